@@ -1,0 +1,49 @@
+# Every target creates .venv when it is missing, so one command works on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export TINYMLP_MODELS_DIR ?= models
+export TINYMLP_DATA_DIR   ?= data
+
+.PHONY: install test lint train models bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# pytest's exit 5 (no tests collected) is a failure, said as such.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$status
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Train all seven default models from scratch (new versions), then list the store.
+train: $(STAMP)
+	$(BIN)/python -m trainer --quiet all --force
+	$(BIN)/python -m trainer list
+
+# Train only the tasks that have no model yet.
+models: $(STAMP)
+	$(BIN)/python -m trainer --quiet all
+	$(BIN)/python -m trainer list
+
+$(VENV)/.bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(VENV)/.bench
+
+bench: $(VENV)/.bench
+	$(BIN)/python -m benchmarks.train_red
+	$(BIN)/python -m benchmarks.predict_proba
+	$(BIN)/python -m benchmarks.accuracy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
