@@ -107,6 +107,8 @@ class ModelStore:
             version = self.resolve(name, label)
         path = self.path(name, version)
         if not path.is_file():
+            if not self.versions(name):
+                raise NotFound(f"no model named {name!r}; models: {', '.join(self.names()) or 'none'}")
             raise NotFound(f"model {name!r} has no version {version}; versions: {self.versions(name)}")
         net = mlp.load(path)
         if net.metadata.get("name") != name or net.metadata.get("version") != version:
@@ -156,6 +158,8 @@ class ModelStore:
             finally:
                 os.unlink(tmp)
             _fsync_dir(folder)
+            # The in-memory network now is that version: same identity as the file.
+            network.metadata = {**network.metadata, **metadata, "name": name, "version": version}
             return Published(name, version, final)
 
     def set_label(self, name: str, label: str, version: int) -> None:

@@ -44,8 +44,10 @@ class Red(Task):
     low = (0, 0, 0)
     high = (255, 255, 255)
     labels = ("red", "not_red")
-    network = NetworkConfig(hidden=(32, 32), activation="swish", output="softmax",
-                            loss="categorical_crossentropy", init="xavier_normal")
+    # relu, not swish: swish gains half a point in the shell (99.3% against 98.6%)
+    # but costs three times as much per prediction, and serving is the hot path.
+    network = NetworkConfig(hidden=(32, 32), activation="relu", output="softmax",
+                            loss="categorical_crossentropy", init="he")
     train = TrainConfig(epochs=60, batch_size=256, learning_rate=0.01, schedule="cosine",
                         decay=0.01, samples_per_epoch=20_000, seed=0)
     train_samples = 80_000

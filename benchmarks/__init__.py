@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks; each prints its figures. Run them all with `make bench`."""

@@ -1,0 +1,49 @@
+"""The seven default models, trained exactly as `make train` does, reach their targets.
+
+Slow-ish (about 20 s in all) but it is the promise `make train` makes. Timing lives in
+benchmarks/accuracy.py, never here.
+"""
+
+import numpy as np
+import pytest
+
+from trainer import pipeline
+from trainer.tasks import TASKS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(TASKS))
+def test_default_model_meets_its_target(name, store):
+    task = TASKS[name]
+    result = pipeline.train_task(task, store)
+    h = result.metrics["headline"]
+    assert h["met"], f"{name}: {h['metric']} on {h['eval_set']} = {h['value']} misses {h['bar']}"
+    if name == "red":
+        m = result.metrics
+        assert m["near_black"]["accuracy"] == 1.0
+        assert m["near_white"]["accuracy"] == 1.0
+        assert m["shell"]["accuracy"] >= 0.97
+    # the published file reproduces the in-memory model exactly
+    loaded = store.load(task.name, result.published.version)
+    X, _ = task.sample(np.random.default_rng(9), 100)
+    assert (loaded.predict(X) == result.network.predict(X)).all()
+
+
+def test_training_is_reproducible_end_to_end(store):
+    task = TASKS["quadrant"]
+    cfg = task.train.replace(epochs=3)
+    a = pipeline.train_task(task, store, config=cfg)
+    b = pipeline.train_task(task, store, config=cfg)
+    assert a.network.theta.tobytes() == b.network.theta.tobytes()
+    assert a.record["data_hash"] == b.record["data_hash"]
+    assert (a.published.version, b.published.version) == (1, 2)
+
+
+def test_continue_training_records_its_parent_and_keeps_normalisation(store):
+    task = TASKS["xor"]
+    first = pipeline.train_task(task, store, config=task.train.replace(epochs=2))
+    second = pipeline.continue_training(store, "xor", config=task.train.replace(epochs=1, seed=3))
+    assert second.published.version == 2
+    assert second.network.metadata["parent"] == 1
+    assert (second.network.normalizer.shift == first.network.normalizer.shift).all()
+    assert store.load("xor", 2).metadata["training"]["config"]["seed"] == 3
