@@ -1,0 +1,80 @@
+"""Service configuration: every TINYMLP_* variable read in one place, checked at start.
+
+A value that cannot work stops the service with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _int(env, name, default, low, high):
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be from {low} to {high}, got {value}")
+    return value
+
+
+def _float(env, name, default, low, high):
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be from {low} to {high}, got {value}")
+    return value
+
+
+def _choice(env, name, default, choices):
+    value = env.get(name) or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Config:
+    models_dir: str = "models"
+    state_dir: str = "state"
+    train_token: str | None = None
+    log_format: str = "text"
+    log_level: str = "INFO"
+    reload_interval: float = 1.0  # seconds between store scans in each worker
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_rows: int = 10_000
+    start_reloader: bool = True  # tests that drive reloads by hand turn it off
+
+    @classmethod
+    def from_env(cls, env=None) -> Config:
+        env = os.environ if env is None else env
+        return cls(
+            models_dir=env.get("TINYMLP_MODELS_DIR") or "models",
+            state_dir=env.get("TINYMLP_STATE_DIR") or "state",
+            train_token=env.get("TINYMLP_TRAIN_TOKEN") or None,
+            log_format=_choice(env, "TINYMLP_LOG_FORMAT", "text", ("text", "json")),
+            log_level=_choice(env, "TINYMLP_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            reload_interval=_float(env, "TINYMLP_RELOAD_INTERVAL", 1.0, 0.05, 3600),
+            max_body_bytes=_int(env, "TINYMLP_MAX_BODY_BYTES", 2 * 1024 * 1024, 1024, 1 << 30),
+            max_rows=_int(env, "TINYMLP_MAX_ROWS", 10_000, 1, 10_000_000),
+        )
+
+    def replace(self, **changes) -> Config:
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ConfigError(f"unknown config keys {sorted(unknown)}")
+        return Config(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **changes})

@@ -1,0 +1,142 @@
+"""/predict in-process: every model, pinned versions and labels, and the bad-input table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.service.conftest import TASKS
+
+GOOD = {
+    "red": [[255, 0, 0], [0, 0, 255]],
+    "xor": [[0.0, 1.0]],
+    "sine": [[1.0, 0.5]],
+    "checkerboard": [[0.5, 0.5]],
+    "quadrant": [[1.0, -1.0]],
+    "iris": [[5.1, 3.5, 1.4, 0.2]],
+    "house_prices": [[1500, 3, 10]],
+}
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_every_model_predicts(client, name):
+    r = client.post(f"/predict/{name}", json={"inputs": GOOD[name]})
+    assert r.status_code == 200, r.json
+    body = r.json
+    assert body["model"] == name and body["version"] == 1
+    assert len(body["predictions"]) == len(GOOD[name])
+    p = body["predictions"][0]
+    if TASKS[name].is_classifier:
+        assert p["label"] in TASKS[name].labels
+        assert set(p["probabilities"]) == set(TASKS[name].labels)
+        assert sum(p["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+        assert p["label"] == max(p["probabilities"], key=p["probabilities"].get)
+    else:
+        assert isinstance(p["value"], float)
+
+
+def test_rows_as_objects_keyed_by_feature(client):
+    a = client.post("/predict/red", json={"inputs": [{"r": 255, "g": 0, "b": 0}]}).json
+    b = client.post("/predict/red", json={"inputs": [[255, 0, 0]]}).json
+    assert a == b
+
+
+def test_pinned_versions_and_labels(client, store, app):
+    from trainer import pipeline
+
+    pipeline.continue_training(store, "xor", config=TASKS["xor"].train.replace(epochs=1), samples=500)
+    store.set_label("xor", "canary", 2)
+    app.extensions["tinymlp.registry"].refresh()
+    assert client.post("/predict/xor", json={"inputs": [[0, 1]]}).json["version"] == 2
+    assert client.post("/predict/xor/versions/1", json={"inputs": [[0, 1]]}).json["version"] == 1
+    assert client.post("/predict/xor/labels/canary", json={"inputs": [[0, 1]]}).json["version"] == 2
+    store.set_label("xor", "default", 1)
+    app.extensions["tinymlp.registry"].refresh()
+    assert client.post("/predict/xor", json={"inputs": [[0, 1]]}).json["version"] == 1
+    assert client.get("/models/xor").json["served_version"] == 1
+
+
+def test_request_id_is_echoed_or_made(client):
+    r = client.post("/predict/xor", json={"inputs": [[0, 1]]}, headers={"X-Request-ID": "abc-123"})
+    assert r.headers["X-Request-ID"] == "abc-123"
+    r = client.post("/predict/xor", json={"inputs": [[0, 1]]}, headers={"X-Request-ID": "bad id <script>"})
+    assert len(r.headers["X-Request-ID"]) == 32
+
+
+def nested(depth):
+    return "[" * depth + "]" * depth
+
+
+# (what, path, body (dict -> JSON, str/bytes -> raw), content type, status, message fragment)
+BAD = [
+    ("string in a row", "/predict/red", {"inputs": [[255, "0", 0]]}, None, 422, "'0' is a str"),
+    ("boolean", "/predict/red", {"inputs": [[True, 0, 0]]}, None, 422, "True is a bool"),
+    ("null", "/predict/red", {"inputs": [[None, 0, 0]]}, None, 422, "None is a NoneType"),
+    ("float for red", "/predict/red", {"inputs": [[255.5, 0, 0]]}, None, 422, "not a whole number"),
+    ("float 1.0 for red", "/predict/red", {"inputs": [[1.0, 0, 0]]}, None, 422, "not a whole number"),
+    ("above range", "/predict/red", {"inputs": [[256, 0, 0]]}, None, 422, "256 is outside 0..255"),
+    ("below range", "/predict/red", {"inputs": [[0, -1, 0]]}, None, 422, "-1 is outside 0..255"),
+    ("huge number", "/predict/red", {"inputs": [[10**30, 0, 0]]}, None, 422, "is outside 0..255"),
+    ("huge float", "/predict/xor", {"inputs": [[1e308, 0]]}, None, 422, "is outside"),
+    ("NaN literal", "/predict/xor", '{"inputs": [[NaN, 0]]}', None, 400, "not valid JSON"),
+    ("Infinity literal", "/predict/xor", '{"inputs": [[Infinity, 0]]}', None, 400, "not valid JSON"),
+    ("empty list", "/predict/red", {"inputs": []}, None, 422, "at least one row"),
+    ("inputs not a list", "/predict/red", {"inputs": "255,0,0"}, None, 422, "inputs: Must be a list of rows"),
+    ("inputs missing", "/predict/red", {}, None, 422, "inputs: Missing data"),
+    ("unknown top-level field", "/predict/red", {"inputs": [[1, 2, 3]], "extra": 1}, None, 422,
+     "extra: Unknown field"),
+    ("row too short", "/predict/red", {"inputs": [[1, 2]]}, None, 422, "row 0 has 2"),
+    ("row too long", "/predict/red", {"inputs": [[1, 2, 3, 4]]}, None, 422, "row 0 has 4"),
+    ("ragged rows", "/predict/red", {"inputs": [[1, 2, 3], [1, 2]]}, None, 422, "row 1 has 2"),
+    ("row is a number", "/predict/red", {"inputs": [5]}, None, 422, "row 0 is int"),
+    ("mixed rows", "/predict/red", {"inputs": [[1, 2, 3], {"r": 1, "g": 2, "b": 3}]}, None, 422, "row 1 is dict"),
+    ("unknown feature key", "/predict/red", {"inputs": [{"r": 1, "g": 2, "b": 3, "a": 4}]}, None, 422,
+     "unknown field(s) ['a']"),
+    ("missing feature key", "/predict/red", {"inputs": [{"r": 1, "g": 2}]}, None, 422, "missing ['b']"),
+    ("nested row", "/predict/red", {"inputs": [[[1], 2, 3]]}, None, 422, "[1] is a list"),
+    ("too many rows", "/predict/xor", {"inputs": [[0, 0]] * 1001}, None, 413, "at most 1000"),
+    ("oversize body", "/predict/xor", {"inputs": [[0.123456789, 0.123456789]] * 3000}, None, 413, "larger than"),
+    ("malformed JSON", "/predict/red", '{"inputs": [[1, 2, 3]', None, 400, "not valid JSON"),
+    ("missing body", "/predict/red", "", None, 400, "not valid JSON"),
+    ("body is a list", "/predict/red", "[[1, 2, 3]]", None, 422, "Invalid input type"),
+    ("wrong content type", "/predict/red", '{"inputs": [[1, 2, 3]]}', "text/plain", 415, "Content-Type"),
+    ("form content type", "/predict/red", "inputs=1", "application/x-www-form-urlencoded", 415, "JSON"),
+    ("invalid UTF-8", "/predict/red", b'{"inputs": [[1, 2, \xff]]}', None, 400, "not valid JSON"),
+    ("deeply nested JSON", "/predict/red", '{"inputs": ' + nested(5000) + "}", None, 400, "not valid JSON"),
+    ("unknown model", "/predict/purple", {"inputs": [[1, 2, 3]]}, None, 404, "No model named 'purple'"),
+    ("unknown version", "/predict/red/versions/99", {"inputs": [[1, 2, 3]]}, None, 404, "no servable version 99"),
+    ("unknown label", "/predict/red/labels/prod", {"inputs": [[1, 2, 3]]}, None, 404, "no label 'prod'"),
+    ("GET on predict", "/predict/red", None, None, 405, "not allowed"),
+    ("string for iris", "/predict/iris", {"inputs": [["5.1", 3.5, 1.4, 0.2]]}, None, 422, "is a str"),
+    ("iris out of bounds", "/predict/iris", {"inputs": [[-5.1, 3.5, 1.4, 0.2]]}, None, 422, "outside"),
+]
+
+
+@pytest.mark.parametrize(("what", "path", "body", "ctype", "status", "fragment"), BAD, ids=[b[0] for b in BAD])
+def test_bad_input_table(client, what, path, body, ctype, status, fragment):
+    if body is None:
+        r = client.get(path)
+    elif isinstance(body, dict):
+        r = client.post(path, data=json.dumps(body), content_type=ctype or "application/json")
+    else:
+        r = client.post(path, data=body, content_type=ctype or "application/json")
+    assert r.status_code == status, (what, r.json)
+    assert r.json["code"] == status
+    assert fragment in r.json["message"] or any(fragment in e.get("message", "") for e in r.json.get("errors", [])), \
+        (what, r.json)
+    assert r.headers["Content-Type"].startswith("application/json")
+    # a bad request changes nothing: the next good one works
+    ok = client.post("/predict/red", json={"inputs": [[255, 0, 0]]})
+    assert ok.status_code == 200 and ok.json["predictions"][0]["label"] in ("red", "not_red")
+
+
+def test_table_is_at_least_thirty_kinds():
+    assert len(BAD) >= 30
+
+
+def test_validation_errors_name_row_column_and_feature(client):
+    r = client.post("/predict/red", json={"inputs": [[1, 2, 3], [4, 300, 6]]})
+    assert r.status_code == 422
+    assert r.json["errors"][0] == {"field": "inputs", "row": 1, "column": 1, "feature": "g",
+                                   "message": "300 is outside 0..255"}
