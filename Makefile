@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export TINYMLP_MODELS_DIR ?= models
 export TINYMLP_DATA_DIR   ?= data
 
-.PHONY: install test lint train models bench clean
+.PHONY: install test lint train models serve bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ train: $(STAMP)
 models: $(STAMP)
 	$(BIN)/python -m trainer --quiet all
 	$(BIN)/python -m trainer list
+
+# Train the default models if the store has none, then serve them on 127.0.0.1:8000.
+serve: $(STAMP)
+	$(BIN)/python -m trainer --quiet all
+	exec $(BIN)/gunicorn -c docker/gunicorn.conf.py service.wsgi:app
 
 $(VENV)/.bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'

@@ -93,7 +93,7 @@ def _raise_type_error(flat, allowed, spec, k):
         if type(v) not in allowed:
             row, col = divmod(idx, k)
             lo, hi = spec.low[col], spec.high[col]
-            if type(v) is float and spec.dtype == "int" and math.isfinite(v) and not lo <= v <= hi:
+            if type(v) is float and spec.dtype == "int" and v.is_integer() and not lo <= v <= hi:
                 # JSON integers past 64 bits arrive as floats: out of range is the real fault
                 msg = f"{v:g} is outside {_num(lo, spec)}..{_num(hi, spec)}"
             elif type(v) is float and spec.dtype == "int":
