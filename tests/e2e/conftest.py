@@ -54,7 +54,7 @@ def server(e2e_store_seed, tmp_path):
            "TINYMLP_BIND": f"127.0.0.1:{port}", "TINYMLP_WORKERS": "2", "TINYMLP_RELOAD_INTERVAL": "0.2",
            "TINYMLP_LOG_LEVEL": "WARNING", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
     (tmp_path / "metrics").mkdir()
-    log = open(tmp_path / "gunicorn.log", "w")
+    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115 -- lives as long as the server; closed below
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "docker/gunicorn.conf.py", "service.wsgi:app"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
