@@ -13,27 +13,15 @@ class ConfigError(ValueError):
     pass
 
 
-def _int(env, name, default, low, high):
+def _number(env, name, default, low, high, cast):
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = cast(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be from {low} to {high}, got {value}")
-    return value
-
-
-def _float(env, name, default, low, high):
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        kind = "a whole number" if cast is int else "a number"
+        raise ConfigError(f"{name} must be {kind}, got {raw!r}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name} must be from {low} to {high}, got {value}")
     return value
@@ -67,9 +55,9 @@ class Config:
             train_token=env.get("TINYMLP_TRAIN_TOKEN") or None,
             log_format=_choice(env, "TINYMLP_LOG_FORMAT", "text", ("text", "json")),
             log_level=_choice(env, "TINYMLP_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
-            reload_interval=_float(env, "TINYMLP_RELOAD_INTERVAL", 1.0, 0.05, 3600),
-            max_body_bytes=_int(env, "TINYMLP_MAX_BODY_BYTES", 2 * 1024 * 1024, 1024, 1 << 30),
-            max_rows=_int(env, "TINYMLP_MAX_ROWS", 10_000, 1, 10_000_000),
+            reload_interval=_number(env, "TINYMLP_RELOAD_INTERVAL", 1.0, 0.05, 3600, float),
+            max_body_bytes=_number(env, "TINYMLP_MAX_BODY_BYTES", 2 * 1024 * 1024, 1024, 1 << 30, int),
+            max_rows=_number(env, "TINYMLP_MAX_ROWS", 10_000, 1, 10_000_000, int),
         )
 
     def replace(self, **changes) -> Config:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from trainer import pipeline
 from trainer.store import ModelStore
+from trainer.tasks import TASKS
 
 SEED_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "seed"
 
@@ -21,3 +24,23 @@ def seed_dir() -> Path:
     if not SEED_DIR.is_dir():
         pytest.skip(f"the original project's seed files are not at {SEED_DIR} (../shared/seed)")
     return SEED_DIR
+
+
+def build_store(root) -> ModelStore:
+    """Every task, trained briefly: the service tests need models, not good ones."""
+    store = ModelStore(root)
+    for task in TASKS.values():
+        cfg = task.train.replace(epochs=1)
+        data = None
+        if task.name != "iris":
+            data = task.sample(np.random.default_rng(0), 2000)
+        net_cfg = task.network
+        pipeline.train_task(task, store, config=cfg, network_config=net_cfg, data=data)
+    return store
+
+
+@pytest.fixture(scope="session")
+def seeded_store_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seeded") / "models"
+    build_store(root)
+    return root

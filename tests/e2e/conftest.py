@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import build_store
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -38,17 +36,10 @@ def call(base, method, path, body=None, headers=None, timeout=10):
         return e.code, json.loads(e.read() or b"null")
 
 
-@pytest.fixture(scope="session")
-def e2e_store_seed(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e-seed") / "models"
-    build_store(root)
-    return root
-
-
 @pytest.fixture
-def server(e2e_store_seed, tmp_path):
+def server(seeded_store_dir, tmp_path):
     models = tmp_path / "models"
-    shutil.copytree(e2e_store_seed, models)
+    shutil.copytree(seeded_store_dir, models)
     port = free_port()
     env = {**os.environ, "TINYMLP_MODELS_DIR": str(models), "TINYMLP_STATE_DIR": str(tmp_path / "state"),
            "TINYMLP_BIND": f"127.0.0.1:{port}", "TINYMLP_WORKERS": "2", "TINYMLP_RELOAD_INTERVAL": "0.2",

@@ -52,17 +52,17 @@ def test_infer(client, name, rows, dtype):
     assert labels.shape == (len(rows),)
 
 
-def test_unknown_model_is_an_error(client):
-    arr = np.zeros((1, 3), dtype=np.float32)
+def _zeros_input(binary: bool):
     inp = httpclient.InferInput("input", [1, 3], "FP32")
-    inp.set_data_from_numpy(arr, binary_data=False)
+    inp.set_data_from_numpy(np.zeros((1, 3), dtype=np.float32), binary_data=binary)
+    return inp
+
+
+def test_unknown_model_is_an_error(client):
     with pytest.raises(InferenceServerException, match="No model named 'purple'"):
-        client.infer("purple", inputs=[inp])
+        client.infer("purple", inputs=[_zeros_input(binary=False)])
 
 
 def test_binary_tensors_get_a_clear_400(client):
-    arr = np.zeros((1, 3), dtype=np.float32)
-    inp = httpclient.InferInput("input", [1, 3], "FP32")
-    inp.set_data_from_numpy(arr, binary_data=True)
     with pytest.raises(InferenceServerException, match="binary tensor data is not supported"):
-        client.infer("red", inputs=[inp])
+        client.infer("red", inputs=[_zeros_input(binary=True)])

@@ -4,34 +4,11 @@ from __future__ import annotations
 
 import shutil
 
-import numpy as np
 import pytest
 
 from service import create_app
 from service.config import Config
-from trainer import pipeline
 from trainer.store import ModelStore
-from trainer.tasks import TASKS
-
-
-def build_store(root) -> ModelStore:
-    """Every task, trained briefly: the service tests need models, not good ones."""
-    store = ModelStore(root)
-    for task in TASKS.values():
-        cfg = task.train.replace(epochs=1)
-        data = None
-        if task.name != "iris":
-            data = task.sample(np.random.default_rng(0), 2000)
-        net_cfg = task.network
-        pipeline.train_task(task, store, config=cfg, network_config=net_cfg, data=data)
-    return store
-
-
-@pytest.fixture(scope="session")
-def seeded_store_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("seeded") / "models"
-    build_store(root)
-    return root
 
 
 @pytest.fixture

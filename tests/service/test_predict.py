@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.service.conftest import TASKS
+from trainer.tasks import TASKS
 
 GOOD = {
     "red": [[255, 0, 0], [0, 0, 255]],
