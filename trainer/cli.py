@@ -193,9 +193,7 @@ def cmd_train(args, store) -> None:
 def cmd_continue(args, store) -> None:
     base = store.load(args.name, args.from_version)
     task = get_task(base.metadata.get("task", ""))
-    prev = (base.metadata.get("training") or {}).get("config")
-    start = mlp.TrainConfig.from_dict(prev).replace(epochs=10) if prev else task.train
-    cfg = _config(task, args, start)
+    cfg = _config(task, args, pipeline.continue_config(base, task))
     progress = _Progress(f"{args.name}", cfg.epochs, args.quiet)
     try:
         result = pipeline.continue_training(store, args.name, from_version=base.metadata["version"],

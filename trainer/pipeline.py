@@ -132,11 +132,7 @@ def continue_training(
             f"{name} version {parent} has no loss (an imported legacy model); "
             f"train a fresh one with `python -m trainer train {task.name}`"
         )
-    prev = (net.metadata.get("training") or {}).get("config") or {}
-    if config is None:
-        # By default: the parent's own recipe, for a short run.
-        config = mlp.TrainConfig.from_dict(prev).replace(epochs=10) if prev else task.train
-    cfg = config
+    cfg = config or continue_config(net, task)
     rng = np.random.default_rng(cfg.seed)
     X, y = task.sample(rng, samples or task.train_samples)
     if examples is not None:
@@ -152,6 +148,12 @@ def continue_training(
     meta.update(parent=parent, created_at=now(), training=record, metrics=metrics)
     published = store.publish(name, net, **meta)
     return RunResult(published, net, metrics, history, record)
+
+
+def continue_config(net: mlp.Network, task: Task) -> mlp.TrainConfig:
+    """By default a continued run follows the parent's own recipe, for 10 epochs."""
+    prev = (net.metadata.get("training") or {}).get("config")
+    return mlp.TrainConfig.from_dict(prev).replace(epochs=10) if prev else task.train
 
 
 def cross_validation(task: Task, cfg: mlp.TrainConfig, ncfg: mlp.NetworkConfig, folds: int = 5) -> dict:
