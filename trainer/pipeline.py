@@ -124,8 +124,8 @@ def continue_training(
     extra_record: dict | None = None,
 ) -> RunResult:
     """Train version ``from_version`` (default: the served one) further; publish v+1."""
-    parent = from_version if from_version is not None else store.resolve(name)
-    net = store.load(name, parent)
+    net = store.load(name, from_version)  # None: the served version, read once
+    parent = net.metadata["version"]
     task = get_task(net.metadata.get("task", ""))
     if net.loss is None:
         raise mlp.ConfigError(

@@ -103,6 +103,8 @@ class ModelStore:
 
     def load(self, name: str, version: int | None = None, label: str | None = None) -> mlp.Network:
         """A model by version, by label, or the served one; raises NotFound or ModelFileError."""
+        if version is None and label is None:
+            return self._served(name)
         if version is None:
             version = self.resolve(name, label)
         path = self.path(name, version)
@@ -131,12 +133,21 @@ class ModelStore:
             return labels[label]
         if labels.get("default") in versions:
             return labels["default"]
+        return self._served(name).metadata["version"]
+
+    def _served(self, name: str) -> mlp.Network:
+        """The default label's version, else the newest that loads; read once, returned whole."""
+        versions = self.versions(name)
+        if not versions:
+            raise NotFound(f"no model named {name!r}; models: {', '.join(self.names()) or 'none'}")
+        default = self.labels(name).get("default")
+        if default in versions:
+            return self.load(name, default)
         for v in reversed(versions):
             try:
-                self.load(name, v)
+                return self.load(name, v)
             except (mlp.ModelFileError, StoreError):
                 continue
-            return v
         raise NotFound(f"model {name!r} has no version that loads")
 
     # -- writing ---------------------------------------------------------------------

@@ -28,12 +28,10 @@ def test_a_new_version_reaches_every_worker_within_two_seconds(server):
     store = ModelStore(server["models"])
     assert set(_versions_seen(server["base"])) == {1}
     pipeline.continue_training(store, "xor", config=TASKS["xor"].train.replace(epochs=1), samples=300)
-    published = time.monotonic()
     time.sleep(2.0)
     # every worker answers with the new version: 40 requests over keep-alive-less
     # connections land on both workers
     assert set(_versions_seen(server["base"], 40)) == {2}
-    assert time.monotonic() - published < 10
 
 
 def test_labels_and_pinned_versions_on_every_worker(server):
