@@ -1,93 +1,107 @@
-"""wrk against one gunicorn config: GET /healthz vs POST /predict/red (one row), and
-10,000-row requests. Starts gunicorn on 127.0.0.1 and a free port with a temporary
-store of freshly trained default red model, and stops it by its pid.
+"""wrk against one gunicorn config (docker/gunicorn.conf.py, 2 workers), 16 connections:
 
-    python -m benchmarks.serve_wrk [--seconds 10] [--connections 16]
-Needs Debian's wrk.
+(a) GET /healthz and (b) POST /predict/red with one row, side by side: b/a and p99 of (b);
+(c) 10,000-row requests to /predict/red: rows per second;
+(d) 5 new versions of red published during a run of /predict/red: failed requests,
+    and the version serving at the end.
+
+    python -m benchmarks.serve_wrk [--seconds 10] [--publish-seconds 30] [--connections 16]
+Needs Debian's wrk. gunicorn listens on 127.0.0.1 and a free port with a temporary store
+holding a freshly trained red model, and is stopped by its pid.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 
+from service.process import Gunicorn
 from trainer import pipeline
 from trainer.store import ModelStore
 from trainer.tasks import get_task
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def wrk(url, seconds, connections, script=None):
+def wrk(url, seconds, connections, script=None) -> dict:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if script:
         cmd[1:1] = ["-s", script]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 1e-3, "ms": 1, "s": 1e3}[p99.group(2)]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rps, float(p99.group(1)) * scale, int(non2xx.group(1)) if non2xx else 0
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+            "p99_ms": float(p99.group(1)) * scale,
+            "failed": (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)}
 
 
-def post_script(tmp, name, body):
+def post_script(folder, name, body) -> str:
     # A level-1 Lua long string: the JSON's own "]]" cannot end it.
-    path = Path(tmp) / f"{name}.lua"
+    path = Path(folder) / f"{name}.lua"
     path.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                     f"wrk.body = [=[{json.dumps(body)}]=]\n")
     return str(path)
 
 
+def publish_during(store, seconds, count=5) -> list[int]:
+    """Publish ``count`` continued versions of red, spread over the run; their numbers."""
+    published = []
+    task = get_task("red")
+    for _ in range(count):
+        time.sleep(seconds / (count + 1))
+        result = pipeline.continue_training(store, "red", config=task.train.replace(epochs=1), samples=2_000)
+        published.append(result.published.version)
+    return published
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--publish-seconds", type=int, default=30)
     ap.add_argument("--connections", type=int, default=16)
     args = ap.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
-    tmp = tempfile.mkdtemp(prefix="tinymlp-wrk-")
-    store = ModelStore(Path(tmp) / "models")
-    pipeline.train_task(get_task("red"), store)
-    port = 18_000 + os.getpid() % 1000
-    env = {**os.environ, "TINYMLP_MODELS_DIR": str(store.root), "TINYMLP_BIND": f"127.0.0.1:{port}",
-           "TINYMLP_LOG_LEVEL": "WARNING", "PROMETHEUS_MULTIPROC_DIR": tmp}
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "docker/gunicorn.conf.py", "service.wsgi:app"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if urllib.request.urlopen(base + "/readyz", timeout=1).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
+    with tempfile.TemporaryDirectory(prefix="tinymlp-wrk-") as tmp:
+        store = ModelStore(Path(tmp) / "models")
+        pipeline.train_task(get_task("red"), store)
         one = post_script(tmp, "one", {"inputs": [[255, 0, 0]]})
         rows = get_task("red").draw_uniform(np.random.default_rng(0), 10_000).tolist()
         big = post_script(tmp, "big", {"inputs": rows})
-        a = wrk(base + "/healthz", args.seconds, args.connections)
-        b = wrk(base + "/predict/red", args.seconds, args.connections, one)
-        c = wrk(base + "/predict/red", args.seconds, args.connections, big)
-        print(f"(a) GET /healthz:             {a[0]:9.0f} req/s  p99 {a[1]:7.2f} ms  non-2xx {a[2]}")
-        print(f"(b) POST /predict/red, 1 row: {b[0]:9.0f} req/s  p99 {b[1]:7.2f} ms  non-2xx {b[2]}")
-        print(f"b/a = {b[0] / a[0]:.2f} (target >= 0.9); p99 of (b) {b[1]:.2f} ms (target <= 10 ms)")
-        print(f"(c) 10,000-row requests:      {c[0]:9.1f} req/s = {c[0] * 10_000:,.0f} rows/s (target >= 1,000,000)"
-              f"  p99 {c[1]:.1f} ms  non-2xx {c[2]}")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-        shutil.rmtree(tmp, ignore_errors=True)
+        with Gunicorn(store.root, workers=2, env={"TINYMLP_RELOAD_INTERVAL": "1"}) as server:
+            url = server.base + "/predict/red"
+            a = wrk(server.base + "/healthz", args.seconds, args.connections)
+            b = wrk(url, args.seconds, args.connections, one)
+            c = wrk(url, args.seconds, args.connections, big)
+            for tag, what, r in (("a", "GET /healthz:            ", a), ("b", "POST /predict/red, 1 row:", b)):
+                print(f"({tag}) {what} {r['rps']:9.0f} req/s  p99 {r['p99_ms']:7.2f} ms  failed {r['failed']}")
+            print(f"b/a = {b['rps'] / a['rps']:.2f} (target >= 0.9); p99 of (b) {b['p99_ms']:.2f} ms (target <= 10 ms)")
+            print(f"(c) 10,000-row requests:      {c['rps']:9.1f} req/s = {c['rps'] * 10_000:,.0f} rows/s "
+                  f"(target >= 1,000,000)  p99 {c['p99_ms']:.1f} ms  failed {c['failed']}")
+            published: list[int] = []
+            publisher = threading.Thread(target=lambda: published.extend(
+                publish_during(store, args.publish_seconds)))
+            publisher.start()
+            d = wrk(url, args.publish_seconds, args.connections, one)
+            publisher.join()
+            time.sleep(2)
+            with urllib.request.urlopen(server.base + "/models/red", timeout=5) as r:
+                served = json.load(r)["served_version"]
+            print(f"(d) {len(published)} versions published ({published}) during {args.publish_seconds} s of "
+                  f"one-row predicts: {d['requests']:,} requests, {d['failed']} failed (target 0); "
+                  f"serving version {served} at the end")
 
 
 if __name__ == "__main__":

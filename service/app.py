@@ -5,13 +5,17 @@ from __future__ import annotations
 from flask import Flask, request, send_from_directory
 from flask_smorest import Api
 
-from service import errors, metrics, requestlog
+from service import errors, metrics, requestlog, schemas
 from service.config import Config
 from service.jsonio import OrjsonProvider
 from service.registry import Registry
 from service.routes import health, models, predict, v2
 
 DOCS_ASSETS = "/docs/assets/"
+
+
+class TinyApi(Api):
+    ERROR_SCHEMA = schemas.ErrorBody  # the "default" response of every operation is our error body
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -30,7 +34,7 @@ def create_app(config: Config | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,  # served below from the swagger-ui-bundle package
     )
-    api = Api(app, spec_kwargs={"info": {"description": "Small numpy neural networks over HTTP."}})
+    api = TinyApi(app, spec_kwargs={"info": {"description": "Small numpy neural networks over HTTP."}})
     for bp in (predict.blp, models.blp, health.blp, v2.blp):
         api.register_blueprint(bp)
 

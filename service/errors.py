@@ -62,6 +62,14 @@ def _flatten_marshmallow(messages) -> list[dict]:
     return out
 
 
+def invalid(messages, status: int = 422) -> APIError:
+    """A marshmallow ``ValidationError.messages`` as an APIError naming the first fault."""
+    body_errors = _flatten_marshmallow(messages)
+    first = body_errors[0]
+    where = f"{first['field']}: " if first.get("field") else ""
+    return APIError(status, f"{where}{first['message']}", body_errors)
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(APIError)
     def _api_error(e: APIError):
@@ -75,10 +83,8 @@ def register(app: Flask) -> None:
         if messages and status == 400:
             return error_response(400, "The body is not valid JSON; check its syntax.")
         if messages:
-            body_errors = _flatten_marshmallow(messages.get("json", messages))
-            first = body_errors[0]
-            where = f"{first['field']}: " if first.get("field") else ""
-            return error_response(status, f"{where}{first['message']}", body_errors)
+            e = invalid(messages.get("json", messages), status)
+            return error_response(e.status, e.message, e.errors)
         message = MESSAGES.get(status, e.description or e.name)
         if status == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH")

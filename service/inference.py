@@ -1,26 +1,55 @@
-"""Running a loaded model on checked rows and shaping the answer."""
+"""Running a loaded model on checked rows and writing the answer.
+
+The predict response is written as JSON bytes straight from numpy: orjson
+serialises each output column (shortest float32/float64 text), the column
+texts are split into per-row pieces and slotted into a per-row template. This
+avoids building a Python dict per row, which cost ~0.7 µs a row and was the
+largest part of a 10,000-row request.
+"""
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
+import orjson
 
 from service.registry import Model
 
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
-def predictions(model: Model, X: np.ndarray) -> list[dict]:
-    """One entry per row: label and probabilities (classifier) or value (regressor)."""
-    net = model.network
+
+def _column_texts(values: np.ndarray) -> list[bytes]:
+    """A 1-D float array -> one JSON number (bytes) per element; NaN/inf become null."""
+    return orjson.dumps(np.ascontiguousarray(values), option=_NUMPY)[1:-1].split(b",")
+
+
+def _row_template(net) -> tuple[bytes, np.ndarray | None]:
+    """The per-row JSON template of a network's answer, and its quoted label names."""
     if net.is_classifier:
+        quoted = [orjson.dumps(label) for label in net.labels]
+        row = b'{"label":%s,"probabilities":{' + b",".join(q + b":%s" for q in quoted) + b"}}"
+        return row, np.asarray(quoted, dtype=object)
+    if net.n_outputs == 1:
+        return b'{"value":%s}', None
+    return b'{"value":[' + b",".join([b"%s"] * net.n_outputs) + b"]}", None
+
+
+_TEMPLATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def predictions_json(model: Model, X: np.ndarray) -> bytes:
+    """``{"model": .., "version": .., "predictions": [..]}`` as JSON bytes, one entry per row:
+    label and probabilities (classifier) or value (regressor)."""
+    net = model.network
+    row, quoted = _TEMPLATES.get(net) or _TEMPLATES.setdefault(net, _row_template(net))
+    if quoted is not None:
         proba = net.predict_proba(X)
-        labels = net.labels
-        names = np.asarray(labels, dtype=object)[proba.argmax(axis=1)].tolist()
-        cols = [c.tolist() for c in proba.astype(np.float64).T]
-        return [{"label": name, "probabilities": dict(zip(labels, ps))}
-                for name, *ps in zip(names, *cols)]
-    out = net.forward(X).astype(np.float64)
-    if out.shape[1] == 1:
-        return [{"value": v} for v in out[:, 0].tolist()]
-    return [{"value": row} for row in out.tolist()]
+        columns = [quoted[proba.argmax(axis=1)].tolist(), *map(_column_texts, proba.T)]
+    else:
+        columns = list(map(_column_texts, net.forward(X).T))
+    entries = b",".join(map(row.__mod__, zip(*columns)))
+    return b'{"model":%s,"version":%d,"predictions":[%s]}' % (orjson.dumps(model.name), model.version, entries)
 
 
 def describe(model: Model) -> dict:

@@ -1,13 +1,22 @@
 """Request and response schemas: one declaration gives the check and the OpenAPI document.
 
 The structural part (an object with ``inputs``, nothing else) is checked by
-marshmallow; the matrix itself is checked per model, vectorised, by
-``service.validation.to_matrix`` inside the ``Rows`` field's model-aware pass.
+marshmallow; the matrix itself is checked against the model the URL names,
+vectorised, by ``service.validation.to_matrix`` inside the ``Rows`` field.
 """
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields
+from typing import NamedTuple
+
+import numpy as np
+from flask import current_app, request
+from marshmallow import EXCLUDE, RAISE, Schema, fields
+
+from service.errors import APIError
+from service.lookup import find
+from service.registry import Model
+from service.validation import InputError, to_matrix
 
 ROW_DOC = {
     "oneOf": [
@@ -19,17 +28,23 @@ ROW_DOC = {
 }
 
 
+class Batch(NamedTuple):
+    model: Model
+    X: np.ndarray
+
+
 class Rows(fields.Raw):
-    """A list of input rows, passed through as parsed JSON: checking each element with
-    marshmallow costs microseconds a number, so the rows are checked against the
-    model's input spec in one vectorised pass (``to_matrix``) instead."""
+    """A list of input rows, checked against the input spec of the model the URL names
+    (``/predict/<name>[/versions/<v> | /labels/<l>]``) and loaded as a ``Batch``: the
+    model and a float matrix. Checking each element with marshmallow costs
+    microseconds a number, so ``to_matrix`` checks the rows in one vectorised pass."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, list):
-            raise self.make_error("invalid")
-        return value
-
-    default_error_messages = {"invalid": "Must be a list of rows."}
+        model = find(**request.view_args)
+        try:
+            return Batch(model, to_matrix(value, model.spec, current_app.config["TINYMLP"].max_rows, attr))
+        except InputError as e:
+            raise APIError(e.status, str(e), e.errors) from None
 
 
 class PredictRequest(Schema):
@@ -40,43 +55,75 @@ class PredictRequest(Schema):
                                            "description": "rows to predict, at most TINYMLP_MAX_ROWS"})
 
 
-class Prediction(Schema):
+class Answer(Schema):
+    """A documented answer: the fields listed are always there; clients ignore others."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class Prediction(Answer):
     label = fields.String(metadata={"description": "classifiers: the most probable class"})
     probabilities = fields.Dict(keys=fields.String(), values=fields.Float(),
                                 metadata={"description": "classifiers: one probability per class"})
     value = fields.Raw(metadata={"description": "regressors: a number, or a list for several outputs"})
 
 
-class PredictResponse(Schema):
+class PredictResponse(Answer):
     model = fields.String(required=True)
     version = fields.Integer(required=True)
     predictions = fields.List(fields.Nested(Prediction), required=True)
 
 
-class ErrorBody(Schema):
+class ErrorBody(Answer):
     code = fields.Integer(required=True)
     message = fields.String(required=True)
     errors = fields.Raw(metadata={"description": "for validation: the offending field, row and column"})
-    request_id = fields.String()
+    request_id = fields.String(allow_none=True)
 
 
-class VersionSummary(Schema):
-    version = fields.Integer()
-    created_at = fields.String(allow_none=True)
-    parent = fields.Integer(allow_none=True)
-    metrics = fields.Raw()
+class Health(Answer):
+    status = fields.String(required=True)
 
 
-class ModelSummary(Schema):
-    name = fields.String()
+class Ready(Answer):
+    status = fields.String(required=True)
+    models = fields.Dict(keys=fields.String(), values=fields.Integer(allow_none=True),
+                         metadata={"description": "the version each model serves"})
+
+
+class NotReady(Answer):
+    code = fields.Integer(required=True)
+    status = fields.String(required=True)
+    message = fields.String(required=True, metadata={"description": "why, and what to do"})
+
+
+class ModelSummary(Answer):
+    name = fields.String(required=True)
     task = fields.String(allow_none=True)
     served_version = fields.Integer(allow_none=True)
-    versions = fields.List(fields.Integer())
-    labels = fields.Dict(keys=fields.String(), values=fields.Integer())
-    failures = fields.Dict(keys=fields.String(), values=fields.String())
-    input = fields.Raw()
-    output = fields.Raw()
+    versions = fields.List(fields.Integer(), required=True)
+    labels = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    failures = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                           metadata={"description": "version -> why its file failed its checks"})
+    label_error = fields.String(allow_none=True)
+    input = fields.Raw(allow_none=True)
+    output = fields.Raw(allow_none=True)
 
 
-class ModelList(Schema):
-    models = fields.List(fields.Nested(ModelSummary))
+class ModelList(Answer):
+    models = fields.List(fields.Nested(ModelSummary), required=True)
+
+
+class VersionDetail(Answer):
+    name = fields.String(required=True)
+    version = fields.Integer(required=True)
+    task = fields.String(allow_none=True)
+    parent = fields.Integer(allow_none=True)
+    created_at = fields.String(allow_none=True)
+    input = fields.Raw(required=True)
+    output = fields.Raw(required=True)
+    layers = fields.List(fields.Dict(), required=True)
+    metrics = fields.Raw(allow_none=True)
+    training = fields.Dict(allow_none=True)
+    curve = fields.Raw(allow_none=True, metadata={"description": "loss and metric per epoch"})

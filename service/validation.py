@@ -53,9 +53,9 @@ def to_matrix(rows, spec: InputSpec, max_rows: int, field: str = "inputs") -> np
             f"each row must be a list of {k} numbers or an object keyed by feature name "
             f"({', '.join(spec.features)}); row {bad} is {type(rows[bad]).__name__}",
             [_cell(bad, None, spec, "not a list or object")])
-    lengths = np.fromiter(map(len, rows), dtype=np.intp, count=len(rows))
-    wrong = np.flatnonzero(lengths != k)
-    if wrong.size:
+    if set(map(len, rows)) != {k}:
+        lengths = np.fromiter(map(len, rows), dtype=np.intp, count=len(rows))
+        wrong = np.flatnonzero(lengths != k)
         errs = [_cell(int(i), None, spec, f"has {lengths[i]} values, expected {k}")
                 for i in wrong[:MAX_REPORTED]]
         raise InputError(f"each row must have {k} values ({', '.join(spec.features)}); "
@@ -69,7 +69,8 @@ def to_matrix(rows, spec: InputSpec, max_rows: int, field: str = "inputs") -> np
         X = np.array(flat, dtype=np.float64).reshape(len(rows), k)
     except OverflowError:
         X = np.array([float(v) if abs(v) < 1e308 else math.inf for v in flat]).reshape(len(rows), k)
-    _check_bounds(X, spec)
+    if not _within_bounds(X, spec):
+        _raise_bounds_error(X, spec)
     return X
 
 
@@ -108,11 +109,22 @@ def _raise_type_error(flat, allowed, spec, k):
                      errs)
 
 
-def _check_bounds(X, spec):
-    low, high = spec.low_array, spec.high_array
-    bad = ~np.isfinite(X) | (low > X) | (high < X)
-    if not bad.any():
-        return
+SMALL = 64  # cells: below this, plain Python compares faster than a chain of numpy calls
+
+
+def _inside(v: float, lo: float, hi: float) -> bool:
+    return lo <= v <= hi and math.isfinite(v)
+
+
+def _within_bounds(X, spec) -> bool:
+    if X.size <= SMALL:
+        n = len(X)
+        return all(map(_inside, X.ravel().tolist(), spec.low * n, spec.high * n))
+    return not (~np.isfinite(X) | (spec.low_array > X) | (spec.high_array < X)).any()
+
+
+def _raise_bounds_error(X, spec):
+    bad = ~np.isfinite(X) | (spec.low_array > X) | (spec.high_array < X)
     errs = []
     for row, col in np.argwhere(bad)[:MAX_REPORTED]:
         v = X[row, col]

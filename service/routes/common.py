@@ -1,15 +1,16 @@
-"""Helpers the views share: the registry in use, and finding a model or answering 404."""
+"""What the views share: the blueprint class with its strict JSON body parser, loading a
+body by a schema directly, and documenting a view without wrapping it."""
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import request
 from flask_smorest import Blueprint as _Blueprint
+from marshmallow import Schema, ValidationError
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
-from service.errors import APIError
+from service.errors import APIError, invalid
 from service.jsonio import MalformedJSON, loads
-from service.registry import Model, ModelEntry, Registry
 
 
 class StrictJSONParser(FlaskParser):
@@ -29,30 +30,29 @@ class Blueprint(_Blueprint):
     ARGUMENTS_PARSER = StrictJSONParser()
 
 
-def registry() -> Registry:
-    return current_app.extensions["tinymlp.registry"]
+def load_body(schema: Schema):
+    """The JSON body, parsed strictly (400 if broken) and loaded by ``schema`` (422 if invalid)."""
+    try:
+        data = loads(request.get_data(cache=True))
+    except MalformedJSON as e:
+        raise APIError(400, f"{e}") from None
+    try:
+        return schema.load(data)
+    except ValidationError as e:
+        raise invalid(e.messages) from None
 
 
-def entry(name: str) -> ModelEntry:
-    snap = registry().snapshot
-    found = snap.models.get(name)
-    if found is None:
-        known = ", ".join(sorted(snap.models)) or "none loaded"
-        raise APIError(404, f"No model named {name!r}; models: {known}.")
-    return found
+def documented(*decorators):
+    """Apply flask-smorest decorators (``blp.arguments``, ``blp.response``,
+    ``blp.alt_response``...) for the OpenAPI entries they write, and keep the view itself
+    unwrapped: each of them otherwise adds a call layer to every request, which the
+    predict hot path cannot afford. The view loads its body with ``load_body``."""
 
+    def decorator(view):
+        doc = view
+        for d in reversed(decorators):
+            doc = d(doc)
+        view._apidoc = doc._apidoc
+        return view
 
-def find(name: str, version: int | None = None, label: str | None = None) -> Model:
-    e = entry(name)
-    model = e.resolve(version, label)
-    if model is None:
-        if label is not None and label not in e.labels:
-            raise APIError(404, f"Model {name!r} has no label {label!r}; labels: {sorted(e.labels) or 'none'}.")
-        if version is not None or label is not None:
-            v = version if version is not None else e.labels[label]
-            why = f" (it failed its checks: {e.failures[v]})" if v in e.failures else ""
-            raise APIError(404, f"Model {name!r} has no servable version {v}{why}; "
-                                f"versions: {sorted(e.versions)}.")
-        raise APIError(503, f"Model {name!r} has no servable version yet.")
-    g.model, g.version = model.name, model.version
-    return model
+    return decorator

@@ -5,18 +5,22 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 from service import metrics
-from service.routes.common import Blueprint, registry
+from service.lookup import registry
+from service.routes.common import Blueprint, documented
+from service.schemas import Health, NotReady, Ready
 
 blp = Blueprint("health", __name__, description="Liveness, readiness, metrics")
 
 
 @blp.route("/healthz", methods=["GET"])
+@documented(blp.response(200, Health))
 def healthz():
     """200 while the process lives."""
     return jsonify(status="ok")
 
 
 @blp.route("/readyz", methods=["GET"])
+@documented(blp.response(200, Ready), blp.alt_response(503, schema=NotReady))
 def readyz():
     """200 once the store is readable and every model has a servable version; else 503."""
     snap = registry().snapshot
@@ -36,6 +40,7 @@ def readyz():
 
 
 @blp.route("/metrics", methods=["GET"])
+@documented(blp.response(200, content_type="text/plain", description="Prometheus text format"))
 def prometheus():
     """Prometheus text format, aggregated over every gunicorn worker."""
     body, ctype = metrics.render()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from flask import jsonify
+
 from service.inference import describe
-from service.routes.common import Blueprint, entry, find, registry
-from service.schemas import ErrorBody, ModelList, ModelSummary
+from service.lookup import entry, find, registry
+from service.routes.common import Blueprint, documented
+from service.schemas import ErrorBody, ModelList, ModelSummary, VersionDetail
 
 blp = Blueprint("models", __name__, url_prefix="/models", description="Models, versions and metrics")
 
@@ -26,23 +29,22 @@ def summary(e) -> dict:
 
 
 @blp.route("", methods=["GET"])
-@blp.response(200, ModelList)
+@documented(blp.response(200, ModelList))
 def list_models():
     """Every model, its versions, labels, served version and any file that failed its checks."""
     snap = registry().snapshot
-    return {"models": [summary(e) for _, e in sorted(snap.models.items())]}
+    return jsonify(models=[summary(e) for _, e in sorted(snap.models.items())])
 
 
 @blp.route("/<name>", methods=["GET"])
-@blp.response(200, ModelSummary)
-@blp.alt_response(404, schema=ErrorBody)
+@documented(blp.response(200, ModelSummary), blp.alt_response(404, schema=ErrorBody))
 def model_detail(name):
     """One model: versions, labels, the served version and its input and output."""
-    return summary(entry(name))
+    return jsonify(summary(entry(name)))
 
 
 @blp.route("/<name>/versions/<int:version>", methods=["GET"])
-@blp.alt_response(404, schema=ErrorBody)
+@documented(blp.response(200, VersionDetail), blp.alt_response(404, schema=ErrorBody))
 def version_detail(name, version):
     """One version's metadata, metrics and training record (without its weights)."""
-    return describe(find(name, version=version))
+    return jsonify(describe(find(name, version=version)))

@@ -14,27 +14,41 @@ import service
 from service import metrics
 from service.errors import APIError
 from service.jsonio import MalformedJSON, dumps, loads
-from service.routes.common import Blueprint, find, registry
+from service.lookup import find, registry
+from service.routes.common import Blueprint, documented
+from service.schemas_v2 import (
+    DATATYPES,
+    InferRequest,
+    InferResponse,
+    ModelMetadata,
+    ModelReady,
+    ServerLive,
+    ServerMetadata,
+    ServerReady,
+    V2Error,
+)
 from service.validation import InputError, to_matrix
 
 blp = Blueprint("v2", __name__, url_prefix="/v2", description="KServe / Triton V2 inference protocol")
 
-DATATYPES = {"FP32", "FP64", "INT32", "INT64", "UINT8"}
 
 
 @blp.route("", methods=["GET"])
+@documented(blp.response(200, ServerMetadata))
 def server_metadata():
     """Server metadata."""
     return jsonify(name="tinymlp", version=service.__version__, extensions=[])
 
 
 @blp.route("/health/live", methods=["GET"])
+@documented(blp.response(200, ServerLive))
 def live():
     """Live while the process lives."""
     return jsonify(live=True)
 
 
 @blp.route("/health/ready", methods=["GET"])
+@documented(blp.response(200, ServerReady), blp.alt_response(503, schema=V2Error))
 def ready():
     """Ready once every model has a servable version."""
     if not registry().snapshot.ready:
@@ -58,6 +72,7 @@ def _metadata(model) -> dict:
 
 @blp.route("/models/<name>", methods=["GET"])
 @blp.route("/models/<name>/versions/<int:version>", methods=["GET"])
+@documented(blp.response(200, ModelMetadata), blp.alt_response(404, schema=V2Error))
 def model_metadata(name, version=None):
     """Model metadata: inputs and outputs."""
     return jsonify(_metadata(find(name, version=version)))
@@ -65,6 +80,7 @@ def model_metadata(name, version=None):
 
 @blp.route("/models/<name>/ready", methods=["GET"])
 @blp.route("/models/<name>/versions/<int:version>/ready", methods=["GET"])
+@documented(blp.response(200, ModelReady), blp.alt_response(404, schema=V2Error))
 def model_ready(name, version=None):
     """200 when the model (version) can serve."""
     m = find(name, version=version)
@@ -105,6 +121,8 @@ def _tensor(body, model) -> tuple[np.ndarray, str]:
 
 @blp.route("/models/<name>/infer", methods=["POST"])
 @blp.route("/models/<name>/versions/<int:version>/infer", methods=["POST"])
+@documented(blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": InferRequest}}}),
+            blp.response(200, InferResponse), *(blp.alt_response(c, schema=V2Error) for c in (400, 404, 413)))
 def infer(name, version=None):
     """Inference with JSON tensors."""
     if request.headers.get("Inference-Header-Content-Length"):

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from service.process import Gunicorn
 
 
 def call(base, method, path, body=None, headers=None, timeout=10):
@@ -38,35 +25,9 @@ def call(base, method, path, body=None, headers=None, timeout=10):
 
 @pytest.fixture
 def server(seeded_store_dir, tmp_path):
+    """gunicorn with 2 workers on a private copy of the seeded store; its log in tmp_path."""
     models = tmp_path / "models"
     shutil.copytree(seeded_store_dir, models)
-    port = free_port()
-    env = {**os.environ, "TINYMLP_MODELS_DIR": str(models), "TINYMLP_STATE_DIR": str(tmp_path / "state"),
-           "TINYMLP_BIND": f"127.0.0.1:{port}", "TINYMLP_WORKERS": "2", "TINYMLP_RELOAD_INTERVAL": "0.2",
-           "TINYMLP_LOG_LEVEL": "WARNING", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
-    (tmp_path / "metrics").mkdir()
-    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115 -- lives as long as the server; closed below
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "docker/gunicorn.conf.py", "service.wsgi:app"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if call(base, "GET", "/readyz", timeout=2)[0] == 200:
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("gunicorn did not become ready:\n" + (tmp_path / "gunicorn.log").read_text())
-        time.sleep(0.1)
-    try:
-        yield {"base": base, "models": models, "proc": proc, "log": tmp_path / "gunicorn.log"}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
+    env = {"TINYMLP_STATE_DIR": str(tmp_path / "state"), "TINYMLP_RELOAD_INTERVAL": "0.2"}
+    with Gunicorn(models, workers=2, log_path=tmp_path / "gunicorn.log", env=env) as server:
+        yield server

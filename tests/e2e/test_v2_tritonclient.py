@@ -13,7 +13,7 @@ from trainer.tasks import TASKS  # noqa: E402
 
 @pytest.fixture
 def client(server):
-    c = httpclient.InferenceServerClient(url=server["base"].removeprefix("http://"))
+    c = httpclient.InferenceServerClient(url=server.base.removeprefix("http://"))
     yield c
     c.close()
 

@@ -82,7 +82,7 @@ BAD = [
     ("NaN literal", "/predict/xor", '{"inputs": [[NaN, 0]]}', None, 400, "not valid JSON"),
     ("Infinity literal", "/predict/xor", '{"inputs": [[Infinity, 0]]}', None, 400, "not valid JSON"),
     ("empty list", "/predict/red", {"inputs": []}, None, 422, "at least one row"),
-    ("inputs not a list", "/predict/red", {"inputs": "255,0,0"}, None, 422, "inputs: Must be a list of rows"),
+    ("inputs not a list", "/predict/red", {"inputs": "255,0,0"}, None, 422, "inputs must be a list of rows"),
     ("inputs missing", "/predict/red", {}, None, 422, "inputs: Missing data"),
     ("unknown top-level field", "/predict/red", {"inputs": [[1, 2, 3]], "extra": 1}, None, 422,
      "extra: Unknown field"),

@@ -1,0 +1,88 @@
+"""A real gunicorn serving tinymlp in a child process, for tests and benchmarks.
+
+It listens on 127.0.0.1 and a free port, is waited on until ``/readyz`` answers 200,
+and is stopped by its process id (SIGTERM, then SIGKILL if it lingers).
+
+    with Gunicorn(models_dir, workers=2) as server:
+        urllib.request.urlopen(server.base + "/healthz")
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gunicorn:
+    def __init__(self, models_dir, *, workers: int = 2, log_path=None, env: dict | None = None,
+                 ready_timeout: float = 60):
+        self.models_dir = Path(models_dir)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self._scratch = tempfile.TemporaryDirectory(prefix="tinymlp-gunicorn-")
+        self.log_path = Path(log_path) if log_path else Path(self._scratch.name) / "gunicorn.log"
+        metrics = Path(self._scratch.name) / "metrics"
+        metrics.mkdir()
+        self.env = {**os.environ, "TINYMLP_MODELS_DIR": str(models_dir), "TINYMLP_BIND": f"127.0.0.1:{self.port}",
+                    "TINYMLP_WORKERS": str(workers), "TINYMLP_LOG_LEVEL": "WARNING",
+                    "PROMETHEUS_MULTIPROC_DIR": str(metrics), **(env or {})}
+        self.ready_timeout = ready_timeout
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Gunicorn:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", "docker/gunicorn.conf.py", "service.wsgi:app"],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.ready_timeout
+        while not self._ready():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"gunicorn did not become ready:\n{self.log_path.read_text()}")
+            time.sleep(0.1)
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.base + "/readyz", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def worker_pids(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    def stop(self, timeout: float = 30) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._scratch.cleanup()
+        return self.proc.returncode
+
+    def __enter__(self) -> Gunicorn:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,42 @@
+"""The predict response written from numpy matches what the network computes, row by row."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from mlp import InputSpec, Network, NetworkConfig
+from service.inference import predictions_json
+
+
+def _model(name, n_outputs, labels=None, **kw):
+    spec = InputSpec(features=("a", "b"), dtype="float", low=(-1, -1), high=(1, 1))
+    net = Network.build(NetworkConfig(hidden=(4,), **kw), 2, n_outputs, seed=3, labels=labels, input_spec=spec)
+    return SimpleNamespace(name=name, version=7, network=net)
+
+
+X = np.random.default_rng(0).uniform(-1, 1, (257, 2))
+
+
+@pytest.mark.parametrize("labels", [("no", "yes"), ("a,b", 'q"uote', "ü")])
+def test_classifier_rows_match_predict_proba(labels):
+    kind = {"output": "sigmoid", "loss": "binary_crossentropy"} if len(labels) == 2 else {}
+    model = _model("clf", 1 if len(labels) == 2 else len(labels), labels=labels, **kind)
+    body = json.loads(predictions_json(model, X))
+    assert body["model"] == "clf" and body["version"] == 7 and len(body["predictions"]) == len(X)
+    proba = model.network.predict_proba(X)
+    got = np.array([[p["probabilities"][lab] for lab in labels] for p in body["predictions"]])
+    np.testing.assert_allclose(got, proba, rtol=1e-6)
+    assert [p["label"] for p in body["predictions"]] == model.network.predict(X).tolist()
+
+
+@pytest.mark.parametrize("n_outputs", [1, 3])
+def test_regressor_values_match_forward(n_outputs):
+    model = _model("reg", n_outputs, output="linear", loss="mse")
+    preds = json.loads(predictions_json(model, X[:5]))["predictions"]
+    out = model.network.forward(X[:5])
+    got = np.array([p["value"] if n_outputs > 1 else [p["value"]] for p in preds])
+    np.testing.assert_allclose(got, out, rtol=1e-6)
