@@ -34,6 +34,14 @@ def on_starting(server):
             os.unlink(path)
 
 
+def post_worker_init(worker):
+    # The app and its models are loaded: move them out of the collector's view, so the
+    # collections requests trigger do not rescan them each time.
+    import gc
+
+    gc.freeze()
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 

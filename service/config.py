@@ -8,30 +8,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 
+from trainer.env import EnvError
+from trainer.env import choice as _choice
+from trainer.env import number as _number
 
-class ConfigError(ValueError):
-    pass
-
-
-def _number(env, name, default, low, high, cast):
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = cast(raw)
-    except ValueError:
-        kind = "a whole number" if cast is int else "a number"
-        raise ConfigError(f"{name} must be {kind}, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be from {low} to {high}, got {value}")
-    return value
-
-
-def _choice(env, name, default, choices):
-    value = env.get(name) or default
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
+ConfigError = EnvError
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ exit 2 (argparse). Nothing is written to the store unless a run completes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ import numpy as np
 
 import mlp
 from trainer import pipeline
+from trainer.env import EnvError
 from trainer.store import ModelStore, StoreError
 from trainer.tasks import TASKS, UnknownTask, get_task
 
@@ -95,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("all", help="train every task that has no model yet")
     p.add_argument("--force", action="store_true", help="retrain every task")
+
+    p = sub.add_parser("worker", help="run the training jobs the service queues (until SIGTERM)")
+    p.add_argument("--state-dir", default=os.environ.get("TINYMLP_STATE_DIR", "state"),
+                   help="the job table's folder (default: $TINYMLP_STATE_DIR or ./state)")
+    p.add_argument("--once", action="store_true", help="stop when the queue is empty")
     return parser
 
 
@@ -300,10 +307,26 @@ def cmd_all(args, store) -> None:
         print(_report_line(result))
 
 
+def cmd_worker(args, store) -> None:
+    import logging
+
+    from trainer import worker
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=os.environ.get("TINYMLP_LOG_LEVEL", "INFO").upper(),
+                            format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stdout)
+    try:
+        config = worker.WorkerConfig.from_env()
+    except EnvError as e:
+        raise CLIError(str(e)) from None
+    config = dataclasses.replace(config, models_dir=args.models_dir, state_dir=args.state_dir)
+    worker.main(config, once=args.once)
+
+
 COMMANDS = {
     "generate": cmd_generate, "train": cmd_train, "continue": cmd_continue,
     "evaluate": cmd_evaluate, "list": cmd_list, "label": cmd_label,
-    "import-legacy": cmd_import_legacy, "all": cmd_all,
+    "import-legacy": cmd_import_legacy, "all": cmd_all, "worker": cmd_worker,
 }
 
 

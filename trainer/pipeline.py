@@ -119,11 +119,16 @@ def continue_training(
     config: mlp.TrainConfig | None = None,
     samples: int | None = None,
     examples: tuple | None = None,
+    example_share: float = 0.1,
     callback=None,
     trained_by: str = "batch trainer",
     extra_record: dict | None = None,
 ) -> RunResult:
-    """Train version ``from_version`` (default: the served one) further; publish v+1."""
+    """Train version ``from_version`` (default: the served one) further; publish v+1.
+
+    ``examples=(X, y)`` are a user's labelled rows: repeated to make up about
+    ``example_share`` of the training rows, and mixed with fresh task samples (replay).
+    """
     net = store.load(name, from_version)  # None: the served version, read once
     parent = net.metadata["version"]
     task = get_task(net.metadata.get("task", ""))
@@ -135,11 +140,14 @@ def continue_training(
     cfg = config or continue_config(net, task)
     rng = np.random.default_rng(cfg.seed)
     X, y = task.sample(rng, samples or task.train_samples)
-    if examples is not None:
-        # Replay: the user's rows join fresh task samples, so a few rows do not
-        # make the model forget everything else.
-        X = np.concatenate([np.asarray(X, float), np.asarray(examples[0], float)])
-        y = np.concatenate([np.asarray(y, dtype=object), np.asarray(examples[1], dtype=object)])
+    if examples is not None and len(examples[0]):
+        # Replay: the user's rows join fresh task samples, so a few rows do not make the
+        # model forget everything else; repeated, so that they are not lost among them.
+        reps = max(1, round(example_share * len(X) / len(examples[0])))
+        ex = np.asarray(examples[0], float)
+        ey = np.asarray(examples[1], dtype=object if task.is_classifier else float)
+        X = np.concatenate([np.asarray(X, float), *[ex] * reps])
+        y = np.concatenate([np.asarray(y, dtype=ey.dtype), *[ey] * reps])
     history = mlp.fit(net, X, y, cfg, callback=callback)
     metrics = judge(net, task, cfg.seed)
     record = _training_record(task, cfg, None, X, y, history, trained_by, extra_record)
