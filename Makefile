@@ -36,10 +36,13 @@ models: $(STAMP)
 	$(BIN)/python -m trainer --quiet all
 	$(BIN)/python -m trainer list
 
-# Train the default models if the store has none, then serve them on 127.0.0.1:8000.
+# Train the default models the store lacks, then serve them on 127.0.0.1:8000 with a job
+# worker beside gunicorn (it runs /train jobs when TINYMLP_TRAIN_TOKEN is set); Ctrl-C stops both.
 serve: $(STAMP)
 	$(BIN)/python -m trainer --quiet all
-	exec $(BIN)/gunicorn -c docker/gunicorn.conf.py service.wsgi:app
+	$(BIN)/python -m trainer worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	$(BIN)/gunicorn -c docker/gunicorn.conf.py service.wsgi:app
 
 $(VENV)/.bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
@@ -49,6 +52,8 @@ bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.train_red
 	$(BIN)/python -m benchmarks.predict_proba
 	$(BIN)/python -m benchmarks.accuracy
+	$(BIN)/python -m benchmarks.serve_wrk
+	$(BIN)/python -m benchmarks.serve_while_training
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

@@ -9,7 +9,7 @@ from service import errors, metrics, requestlog, schemas
 from service.config import Config
 from service.jsonio import OrjsonProvider
 from service.registry import Registry
-from service.routes import health, models, predict, v2
+from service.routes import health, models, predict, train, v2
 
 DOCS_ASSETS = "/docs/assets/"
 
@@ -35,7 +35,9 @@ def create_app(config: Config | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,  # served below from the swagger-ui-bundle package
     )
     api = TinyApi(app, spec_kwargs={"info": {"description": "Small numpy neural networks over HTTP."}})
-    for bp in (predict.blp, models.blp, health.blp, v2.blp):
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer",
+                                                       "description": "the value of TINYMLP_TRAIN_TOKEN"})
+    for bp in (predict.blp, train.blp, models.blp, health.blp, v2.blp):
         api.register_blueprint(bp)
 
     from swagger_ui_bundle import swagger_ui_path

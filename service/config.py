@@ -25,6 +25,8 @@ class Config:
     reload_interval: float = 1.0  # seconds between store scans in each worker
     max_body_bytes: int = 2 * 1024 * 1024
     max_rows: int = 10_000
+    max_queued_jobs: int = 32
+    job_stale_after: float = 30.0  # a running job silent this long is failed (its worker died)
     start_reloader: bool = True  # tests that drive reloads by hand turn it off
 
     @classmethod
@@ -39,6 +41,8 @@ class Config:
             reload_interval=_number(env, "TINYMLP_RELOAD_INTERVAL", 1.0, 0.05, 3600, float),
             max_body_bytes=_number(env, "TINYMLP_MAX_BODY_BYTES", 2 * 1024 * 1024, 1024, 1 << 30, int),
             max_rows=_number(env, "TINYMLP_MAX_ROWS", 10_000, 1, 10_000_000, int),
+            max_queued_jobs=_number(env, "TINYMLP_MAX_QUEUED_JOBS", 32, 1, 100_000, int),
+            job_stale_after=_number(env, "TINYMLP_JOB_STALE_AFTER", 30.0, 0.5, 3600, float),
         )
 
     def replace(self, **changes) -> Config:

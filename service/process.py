@@ -1,7 +1,6 @@
-"""A real gunicorn serving tinymlp in a child process, for tests and benchmarks.
-
-It listens on 127.0.0.1 and a free port, is waited on until ``/readyz`` answers 200,
-and is stopped by its process id (SIGTERM, then SIGKILL if it lingers).
+"""A real gunicorn serving tinymlp, and a real job worker, in child processes, for tests and
+benchmarks. Each is stopped by its process id (SIGTERM, then SIGKILL if it lingers);
+gunicorn listens on 127.0.0.1 and a free port and is waited on until ``/readyz`` is 200.
 
     with Gunicorn(models_dir, workers=2) as server:
         urllib.request.urlopen(server.base + "/healthz")
@@ -82,6 +81,44 @@ class Gunicorn:
         return self.proc.returncode
 
     def __enter__(self) -> Gunicorn:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class TrainerWorker:
+    """``python -m trainer worker`` in a child process, stopped (or killed) by its pid."""
+
+    def __init__(self, models_dir, state_dir, *, log_path, env: dict | None = None):
+        self.log_path = Path(log_path)
+        self.env = {**os.environ, "TINYMLP_MODELS_DIR": str(models_dir), "TINYMLP_STATE_DIR": str(state_dir),
+                    "TINYMLP_JOB_POLL": "0.1", **(env or {})}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> TrainerWorker:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "trainer", "worker"], cwd=ROOT, env=self.env,
+                                         stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self, timeout: float = 30) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        return self.proc.returncode
+
+    def __enter__(self) -> TrainerWorker:
         return self.start()
 
     def __exit__(self, *exc) -> None:

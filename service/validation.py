@@ -27,8 +27,8 @@ class InputError(ValueError):
         self.status = status
 
 
-def _cell(row, col, spec, message):
-    return {"field": "inputs", "row": row, "column": col,
+def _cell(row, col, spec, message, field):
+    return {"field": field, "row": row, "column": col,
             "feature": spec.features[col] if col is not None else None, "message": message}
 
 
@@ -46,17 +46,17 @@ def to_matrix(rows, spec: InputSpec, max_rows: int, field: str = "inputs") -> np
             [{"field": field, "message": f"{len(rows)} rows > {max_rows}"}], status=413)
     kinds = set(map(type, rows))
     if kinds == {dict}:
-        rows = _objects_to_lists(rows, spec)
+        rows = _objects_to_lists(rows, spec, field)
     elif kinds != {list}:
         bad = next(i for i, r in enumerate(rows) if not isinstance(r, list))
         raise InputError(
             f"each row must be a list of {k} numbers or an object keyed by feature name "
             f"({', '.join(spec.features)}); row {bad} is {type(rows[bad]).__name__}",
-            [_cell(bad, None, spec, "not a list or object")])
+            [_cell(bad, None, spec, "not a list or object", field)])
     if set(map(len, rows)) != {k}:
         lengths = np.fromiter(map(len, rows), dtype=np.intp, count=len(rows))
         wrong = np.flatnonzero(lengths != k)
-        errs = [_cell(int(i), None, spec, f"has {lengths[i]} values, expected {k}")
+        errs = [_cell(int(i), None, spec, f"has {lengths[i]} values, expected {k}", field)
                 for i in wrong[:MAX_REPORTED]]
         raise InputError(f"each row must have {k} values ({', '.join(spec.features)}); "
                          f"row {wrong[0]} has {lengths[wrong[0]]}", errs)
@@ -64,17 +64,17 @@ def to_matrix(rows, spec: InputSpec, max_rows: int, field: str = "inputs") -> np
     allowed = {int} if spec.dtype == "int" else {int, float}
     types = set(map(type, flat))
     if not types <= allowed:
-        _raise_type_error(flat, allowed, spec, k)
+        _raise_type_error(flat, allowed, spec, k, field)
     try:
         X = np.array(flat, dtype=np.float64).reshape(len(rows), k)
     except OverflowError:
         X = np.array([float(v) if abs(v) < 1e308 else math.inf for v in flat]).reshape(len(rows), k)
     if not _within_bounds(X, spec):
-        _raise_bounds_error(X, spec)
+        _raise_bounds_error(X, spec, field)
     return X
 
 
-def _objects_to_lists(rows, spec):
+def _objects_to_lists(rows, spec, field):
     features = spec.features
     known = set(features)
     for i, r in enumerate(rows):
@@ -84,11 +84,11 @@ def _objects_to_lists(rows, spec):
             what = (f"unknown field(s) {unknown}" if unknown else "") + (
                 ("; " if unknown else "") + f"missing {missing}" if missing else "")
             raise InputError(f"row {i}: {what}; the features are {', '.join(features)}",
-                             [_cell(i, None, spec, what)])
+                             [_cell(i, None, spec, what, field)])
     return [[r[f] for f in features] for r in rows]
 
 
-def _raise_type_error(flat, allowed, spec, k):
+def _raise_type_error(flat, allowed, spec, k, field):
     errs = []
     for idx, v in enumerate(flat):
         if type(v) not in allowed:
@@ -101,7 +101,7 @@ def _raise_type_error(flat, allowed, spec, k):
                 msg = f"{v!r} is not a whole number; {spec.features[col]} takes integers"
             else:
                 msg = f"{v!r} is a {type(v).__name__}, expected a number"
-            errs.append(_cell(row, col, spec, msg))
+            errs.append(_cell(row, col, spec, msg, field))
             if len(errs) >= MAX_REPORTED:
                 break
     first = errs[0]
@@ -123,7 +123,7 @@ def _within_bounds(X, spec) -> bool:
     return not (~np.isfinite(X) | (spec.low_array > X) | (spec.high_array < X)).any()
 
 
-def _raise_bounds_error(X, spec):
+def _raise_bounds_error(X, spec, field):
     bad = ~np.isfinite(X) | (spec.low_array > X) | (spec.high_array < X)
     errs = []
     for row, col in np.argwhere(bad)[:MAX_REPORTED]:
@@ -132,7 +132,7 @@ def _raise_bounds_error(X, spec):
         shown = int(v) if spec.dtype == "int" and math.isfinite(v) and abs(v) < 2**63 else v
         msg = (f"{shown} is outside {_num(lo, spec)}..{_num(hi, spec)}" if math.isfinite(v)
                else f"{v} is not a finite number")
-        errs.append(_cell(int(row), int(col), spec, msg))
+        errs.append(_cell(int(row), int(col), spec, msg, field))
     first = errs[0]
     raise InputError(f"row {first['row']}, column {first['column']} ({first['feature']}): {first['message']}",
                      errs)

@@ -42,6 +42,7 @@ class WorkerConfig:
     time_limit: float = 600.0  # seconds a job may train
     stale_after: float = 30.0  # seconds without a heartbeat before a running job is failed
     poll: float = 1.0  # seconds between looks at an empty queue
+    nice: int = 10  # training yields the CPU to the service on a shared machine
 
     @property
     def heartbeat(self) -> float:
@@ -56,6 +57,7 @@ class WorkerConfig:
             time_limit=number(env, "TINYMLP_JOB_TIME_LIMIT", 600.0, 1, 86_400),
             stale_after=number(env, "TINYMLP_JOB_STALE_AFTER", 30.0, 0.5, 3600),
             poll=number(env, "TINYMLP_JOB_POLL", 1.0, 0.01, 60),
+            nice=number(env, "TINYMLP_JOB_NICE", 10, 0, 19, int),
         )
 
 
@@ -181,6 +183,8 @@ class Worker:
 
 def main(config: WorkerConfig | None = None, once: bool = False) -> None:
     worker = Worker(config or WorkerConfig.from_env())
+    if worker.config.nice:
+        os.nice(worker.config.nice)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
     worker.run(once=once)

@@ -1,0 +1,110 @@
+"""/train in-process: auth, validation (a bad body never creates a job), queue, status, cancel."""
+
+from __future__ import annotations
+
+import pytest
+
+TOKEN = "test-token-123"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def trainable(app):
+    app.config["TINYMLP"] = app.config["TINYMLP"].replace(train_token=TOKEN, max_queued_jobs=3)
+    return app.test_client()
+
+
+def _count(client):
+    return len(client.get("/train/jobs", headers=AUTH).json["jobs"])
+
+
+def test_off_without_a_configured_token(client):
+    r = client.post("/train/red", json={}, headers=AUTH)
+    assert r.status_code == 403 and "TINYMLP_TRAIN_TOKEN" in r.json["message"]
+    assert client.get("/train/jobs").status_code == 403
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
+                                     {"Authorization": f"Basic {TOKEN}"}, {"Authorization": f"Bearer {TOKEN}x"}])
+def test_missing_or_wrong_token_is_401(trainable, headers):
+    r = trainable.post("/train/red", json={"epochs": 1}, headers=headers)
+    assert r.status_code == 401 and "Authorization: Bearer" in r.json["message"]
+    assert trainable.get("/train/jobs", headers=headers).status_code == 401
+    assert _count(trainable) == 0
+
+
+def test_the_token_never_reaches_the_log(trainable, caplog):
+    with caplog.at_level("INFO", logger="tinymlp"):
+        trainable.post("/train/red", json={"epochs": 1}, headers=AUTH)
+        trainable.post("/train/red", json={"epochs": 1}, headers={"Authorization": "Bearer guess-1"})
+    assert TOKEN not in caplog.text and "guess-1" not in caplog.text
+
+
+BAD = [
+    ("epochs zero", {"epochs": 0}, "epochs"),
+    ("epochs too many", {"epochs": 100_000}, "epochs"),
+    ("epochs as string", {"epochs": "5"}, "epochs"),
+    ("epochs as float", {"epochs": 2.5}, "epochs"),
+    ("epochs as bool", {"epochs": True}, "epochs"),
+    ("learning rate zero", {"learning_rate": 0}, "learning_rate"),
+    ("learning rate huge", {"learning_rate": 5}, "learning_rate"),
+    ("learning rate string", {"learning_rate": "0.1"}, "learning_rate"),
+    ("batch size zero", {"batch_size": 0}, "batch_size"),
+    ("samples too many", {"samples": 10**9}, "samples"),
+    ("negative seed", {"seed": -1}, "seed"),
+    ("unknown promote", {"promote": "sometimes"}, "promote"),
+    ("unknown field", {"epochs": 1, "bogus": 1}, "bogus"),
+    ("examples not a list", {"examples": {"input": [1, 2, 3]}}, "examples"),
+    ("example without label", {"examples": [{"input": [255, 0, 0]}]}, "label"),
+    ("example unknown label", {"examples": [{"input": [255, 0, 0], "label": "blue"}]}, "not a label"),
+    ("example out of range", {"examples": [{"input": [255, 0, 256], "label": "red"}]}, "outside 0..255"),
+    ("example wrong length", {"examples": [{"input": [255, 0], "label": "red"}]}, "3 values"),
+    ("example float for red", {"examples": [{"input": [255, 0, 0.5], "label": "red"}]}, "whole number"),
+    ("example unknown key", {"examples": [{"input": [255, 0, 0], "label": "red", "x": 1}]}, "x"),
+    ("too many examples", {"examples": [{"input": [255, 0, 0], "label": "red"}] * 1001}, "examples"),
+    ("body a list", [1, 2], "Invalid input type"),
+]
+
+
+@pytest.mark.parametrize(("what", "body", "fragment"), BAD, ids=[b[0] for b in BAD])
+def test_a_bad_body_never_creates_a_job(trainable, what, body, fragment):
+    r = trainable.post("/train/red", json=body, headers=AUTH)
+    assert r.status_code == 422, r.json
+    text = r.json["message"] + " ".join(str(e) for e in r.json.get("errors", []))
+    assert fragment in text, r.json
+    assert _count(trainable) == 0
+
+
+def test_malformed_json_and_wrong_content_type(trainable):
+    json_type, text_type = {**AUTH, "Content-Type": "application/json"}, {**AUTH, "Content-Type": "text/plain"}
+    assert trainable.post("/train/red", data=b"{", headers=json_type).status_code == 400
+    assert trainable.post("/train/red", data=b"{}", headers=text_type).status_code == 415
+    assert _count(trainable) == 0
+
+
+def test_unknown_model_or_version_is_404(trainable):
+    assert trainable.post("/train/nope", json={}, headers=AUTH).status_code == 404
+    r = trainable.post("/train/red", json={"from_version": 99}, headers=AUTH)
+    assert r.status_code == 404 and "99" in r.json["message"]
+    assert trainable.get("/train/jobs/nope", headers=AUTH).status_code == 404
+    assert _count(trainable) == 0
+
+
+def test_submit_status_list_cancel_and_a_full_queue(trainable):
+    r = trainable.post("/train/red", json={"epochs": 2, "samples": 500, "promote": "never"}, headers=AUTH)
+    assert r.status_code == 202
+    job = r.json
+    assert r.headers["Location"] == f"/train/jobs/{job['id']}"
+    assert job["status"] == "queued" and job["parent_version"] == 1 and job["params"]["promote"] == "never"
+    got = trainable.get(r.headers["Location"], headers=AUTH).json
+    assert got["id"] == job["id"] and got["submitted_at"].endswith("+00:00")
+    for _ in range(2):
+        assert trainable.post("/train/xor", json={}, headers=AUTH).status_code == 202
+    full = trainable.post("/train/xor", json={}, headers=AUTH)
+    assert full.status_code == 429 and full.headers["Retry-After"] and "queued" in full.json["message"]
+    assert [j["model"] for j in trainable.get("/train/jobs?model=red", headers=AUTH).json["jobs"]] == ["red"]
+    cancelled = trainable.delete(f"/train/jobs/{job['id']}", headers=AUTH)
+    assert cancelled.status_code == 200 and cancelled.json["status"] == "cancelled"
+    again = trainable.delete(f"/train/jobs/{job['id']}", headers=AUTH)
+    assert again.status_code == 409
+    assert trainable.post("/train/xor", json={}, headers=AUTH).status_code == 202  # room again
