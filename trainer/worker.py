@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -43,6 +44,7 @@ class WorkerConfig:
     stale_after: float = 30.0  # seconds without a heartbeat before a running job is failed
     poll: float = 1.0  # seconds between looks at an empty queue
     nice: int = 10  # training yields the CPU to the service on a shared machine
+    alive_file: str | None = None  # touched while the worker lives: a container healthcheck reads it
 
     @property
     def heartbeat(self) -> float:
@@ -58,6 +60,7 @@ class WorkerConfig:
             stale_after=number(env, "TINYMLP_JOB_STALE_AFTER", 30.0, 0.5, 3600),
             poll=number(env, "TINYMLP_JOB_POLL", 1.0, 0.01, 60),
             nice=number(env, "TINYMLP_JOB_NICE", 10, 0, 19, int),
+            alive_file=env.get("TINYMLP_WORKER_ALIVE_FILE") or None,
         )
 
 
@@ -90,6 +93,7 @@ class Worker:
         """Work until ``stop()`` (or, with ``once``, until the queue is empty)."""
         log.info("worker %s: jobs in %s, models in %s", self.id, self.jobs.path, self.store.root)
         while not self.stopping.is_set():
+            self.touch()
             for job_id in self.jobs.reap(self.config.stale_after):
                 log.warning("job %s failed: its worker stopped sending heartbeats", job_id)
             job = self.jobs.claim(self.id)
@@ -103,6 +107,10 @@ class Worker:
     def stop(self, *_signal) -> None:
         self.stopping.set()
 
+    def touch(self) -> None:
+        if self.config.alive_file:
+            Path(self.config.alive_file).touch()
+
     def run_job(self, job: dict) -> None:
         job_id, name = job["id"], job["model"]
         log.info("job %s: training %s from version %s", job_id, name, job["parent_version"])
@@ -113,6 +121,7 @@ class Worker:
 
         def heartbeat():
             while not done.wait(self.config.heartbeat):
+                self.touch()
                 try:
                     if self.jobs.beat(job_id, self.id):
                         cancelled.set()

@@ -12,7 +12,7 @@ import numpy as np
 from mlp import NetworkConfig, TrainConfig
 from trainer.tasks.base import Target, Task
 
-_SHIPPED_DATA = Path(__file__).resolve().parents[2] / "data"
+_SHIPPED_DATA = Path(__file__).resolve().parent / "data"  # inside the package: wheels and images carry it
 
 
 class Iris(Task):
@@ -73,7 +73,7 @@ class Iris(Task):
 
 
 def iris_path() -> Path:
-    """iris.csv from $TINYMLP_DATA_DIR if it holds one, else the copy shipped in data/."""
+    """iris.csv from $TINYMLP_DATA_DIR if it holds one, else the copy shipped in the package."""
     own = Path(os.environ.get("TINYMLP_DATA_DIR", "data")) / "iris.csv"
     return own if own.is_file() else _SHIPPED_DATA / "iris.csv"
 

@@ -1,0 +1,46 @@
+# tinymlp: one image, three roles (docker-compose.yml): trainer, api (gunicorn), worker.
+#
+#   docker build -t tinymlp .
+#   docker run --rm -p 8000:8000 tinymlp                      # the API (models from the volume)
+#   docker run --rm tinymlp python -m trainer all              # train the default models
+#
+# BASE_IMAGE defaults to the official python:3.11-slim; docker/build-base-image.sh builds a
+# stand-in under that tag from a Debian mirror, for machines that cannot reach a registry.
+ARG BASE_IMAGE=python:3.11-slim
+
+# --- build: the project and its dependencies as wheels, installed into a venv -------------
+FROM ${BASE_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_DEFAULT_TIMEOUT=120
+WORKDIR /src
+RUN python3 -m venv /opt/venv
+COPY pyproject.toml README.md ./
+COPY mlp ./mlp
+COPY trainer ./trainer
+COPY service ./service
+RUN /opt/venv/bin/pip wheel --wheel-dir /wheels . \
+ && /opt/venv/bin/pip install --no-index --find-links /wheels tinymlp \
+ && /opt/venv/bin/python -c "import mlp, trainer, service; print('tinymlp installed')"
+
+# --- runtime: the venv and the gunicorn config; no compilers, no sources, not root --------
+FROM ${BASE_IMAGE} AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    TINYMLP_MODELS_DIR=/var/lib/tinymlp/models \
+    TINYMLP_DATA_DIR=/var/lib/tinymlp/data \
+    TINYMLP_STATE_DIR=/var/lib/tinymlp/state \
+    TINYMLP_BIND=0.0.0.0:8000
+RUN groupadd --system --gid 10001 tinymlp \
+ && useradd --system --uid 10001 --gid tinymlp --home-dir /app --shell /usr/sbin/nologin tinymlp \
+ && mkdir -p /var/lib/tinymlp/models /var/lib/tinymlp/data /var/lib/tinymlp/state /app/docker \
+ && chown -R tinymlp:tinymlp /var/lib/tinymlp
+COPY --from=build /opt/venv /opt/venv
+COPY docker/gunicorn.conf.py docker/healthcheck.py /app/docker/
+WORKDIR /app
+USER 10001:10001
+VOLUME ["/var/lib/tinymlp/models", "/var/lib/tinymlp/data", "/var/lib/tinymlp/state"]
+EXPOSE 8000
+# Exec form, no shell and no curl needed: a few lines of Python ask /readyz.
+HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=5 \
+    CMD ["python3", "/app/docker/healthcheck.py"]
+CMD ["gunicorn", "-c", "docker/gunicorn.conf.py", "service.wsgi:app"]
