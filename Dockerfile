@@ -17,8 +17,8 @@ COPY pyproject.toml README.md ./
 COPY mlp ./mlp
 COPY trainer ./trainer
 COPY service ./service
-RUN /opt/venv/bin/pip wheel --wheel-dir /wheels . \
- && /opt/venv/bin/pip install --no-index --find-links /wheels tinymlp \
+RUN /opt/venv/bin/pip wheel --wheel-dir /wheels '.[plots]' \
+ && /opt/venv/bin/pip install --no-index --find-links /wheels 'tinymlp[plots]' \
  && /opt/venv/bin/python -c "import mlp, trainer, service; print('tinymlp installed')"
 
 # --- runtime: the venv and the gunicorn config; no compilers, no sources, not root --------
@@ -30,8 +30,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     TINYMLP_DATA_DIR=/var/lib/tinymlp/data \
     TINYMLP_STATE_DIR=/var/lib/tinymlp/state \
     TINYMLP_BIND=0.0.0.0:8000
-RUN groupadd --system --gid 10001 tinymlp \
- && useradd --system --uid 10001 --gid tinymlp --home-dir /app --shell /usr/sbin/nologin tinymlp \
+RUN groupadd --gid 10001 tinymlp \
+ && useradd --uid 10001 --gid tinymlp --no-create-home --home-dir /app --shell /usr/sbin/nologin tinymlp \
  && mkdir -p /var/lib/tinymlp/models /var/lib/tinymlp/data /var/lib/tinymlp/state /app/docker \
  && chown -R tinymlp:tinymlp /var/lib/tinymlp
 COPY --from=build /opt/venv /opt/venv

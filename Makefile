@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export TINYMLP_MODELS_DIR ?= models
 export TINYMLP_DATA_DIR   ?= data
 
-.PHONY: install test lint train models serve up down docker-build bench clean
+.PHONY: install test lint chromium train models serve up down docker-build bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The browser tests drive Debian's chromium (never a downloaded browser): installed here
+# when missing and we are root; otherwise they skip, saying so.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "note: no chromium (apt-get install chromium); the browser tests will skip"; }
+
 # pytest's exit 5 (no tests collected) is a failure, said as such.
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$status
 
@@ -73,4 +80,4 @@ bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.serve_while_training
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info test-output

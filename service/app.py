@@ -9,7 +9,7 @@ from service import errors, metrics, requestlog, schemas
 from service.config import Config
 from service.jsonio import OrjsonProvider
 from service.registry import Registry
-from service.routes import health, models, predict, train, v2
+from service.routes import health, models, predict, train, ui, v2
 
 DOCS_ASSETS = "/docs/assets/"
 
@@ -39,6 +39,8 @@ def create_app(config: Config | None = None) -> Flask:
                                                        "description": "the value of TINYMLP_TRAIN_TOKEN"})
     for bp in (predict.blp, train.blp, models.blp, health.blp, v2.blp):
         api.register_blueprint(bp)
+
+    app.register_blueprint(ui.blp)  # the web pages: not API, so not in the OpenAPI document
 
     from swagger_ui_bundle import swagger_ui_path
 

@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("all", help="train every task that has no model yet")
     p.add_argument("--force", action="store_true", help="retrain every task")
 
+    p = sub.add_parser("plot", help="write a version's training curve and decision regions as PNG files")
+    p.add_argument("name", help="the model")
+    p.add_argument("--version", type=_positive_int, help="default: the served version")
+    p.add_argument("--out", default=".", help="the folder to write into (default: here)")
+
     p = sub.add_parser("worker", help="run the training jobs the service queues (until SIGTERM)")
     p.add_argument("--state-dir", default=os.environ.get("TINYMLP_STATE_DIR", "state"),
                    help="the job table's folder (default: $TINYMLP_STATE_DIR or ./state)")
@@ -307,6 +312,26 @@ def cmd_all(args, store) -> None:
         print(_report_line(result))
 
 
+def cmd_plot(args, store) -> None:
+    from trainer import plots
+
+    net = store.load(args.name, args.version)
+    version = net.metadata["version"]
+    task = get_task(net.metadata.get("task", ""))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        pictures = {f"{args.name}-v{version}-curve.png": lambda: plots.curve_png(net)}
+        for fixed in plots.default_planes(task):
+            at = "".join(f"-{k}{v:g}" for k, v in fixed.items())
+            pictures[f"{args.name}-v{version}-regions{at}.png"] = lambda f=fixed: plots.regions_png(net, task, f)
+        for filename, draw in pictures.items():
+            (out / filename).write_bytes(draw())
+            print(out / filename)
+    except plots.PlotsUnavailable as e:
+        raise CLIError(str(e)) from None
+
+
 def cmd_worker(args, store) -> None:
     import logging
 
@@ -326,7 +351,8 @@ def cmd_worker(args, store) -> None:
 COMMANDS = {
     "generate": cmd_generate, "train": cmd_train, "continue": cmd_continue,
     "evaluate": cmd_evaluate, "list": cmd_list, "label": cmd_label,
-    "import-legacy": cmd_import_legacy, "all": cmd_all, "worker": cmd_worker,
+    "import-legacy": cmd_import_legacy, "all": cmd_all, "plot": cmd_plot,
+    "worker": cmd_worker,
 }
 
 

@@ -141,3 +141,13 @@ def test_all_skips_tasks_that_have_models(run, monkeypatch):
     assert code == 0 and trained == ["quadrant"] and "xor: has version(s) [1], skipped" in out
     code, out, _ = run("all", "--force")
     assert code == 0 and trained == ["quadrant", "xor", "quadrant"]
+
+
+def test_plot_writes_the_curve_and_the_regions(run, tmp_path):
+    assert run("train", "quadrant", "--epochs", "2")[0] == 0
+    code, out, err = run("plot", "quadrant", "--out", str(tmp_path / "pics"))
+    assert code == 0, err
+    written = sorted(p.name for p in (tmp_path / "pics").iterdir())
+    assert written == ["quadrant-v1-curve.png", "quadrant-v1-regions.png"]
+    assert all((tmp_path / "pics" / n).read_bytes().startswith(b"\x89PNG") for n in written)
+    assert run("plot", "quadrant", "--version", "7")[0] == 1

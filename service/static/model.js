@@ -1,0 +1,110 @@
+// The model dashboard: versions and their lineage, training curve and decision regions of
+// a chosen version, and a panel that runs a continue-training job and follows it.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const name = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
+let model = null;
+const details = new Map();
+let chosen = null;
+
+function headline(d) {
+  const h = d && d.metrics && d.metrics.headline;
+  return h && h.value !== null && h.value !== undefined ? `${h.metric} ${Number(h.value).toFixed(4)} (${h.eval_set})` : "–";
+}
+
+function lineage(v) {
+  const chain = [];
+  let cur = v;
+  while (cur !== null && cur !== undefined && chain.length < 50) {
+    chain.push(`v${cur}`);
+    const d = details.get(cur);
+    cur = d ? d.parent : null;
+  }
+  return chain.join(" ← ");
+}
+
+async function loadModel() {
+  model = await api("GET", `/models/${name}`);
+  document.title = `tinymlp: ${name}`;
+  $("title").textContent = `${name}`;
+  const labels = Object.entries(model.labels).map(([l, v]) => `${l} → v${v}`).join(", ") || "none";
+  const failures = Object.keys(model.failures).length ? `; files that failed their checks: ${Object.keys(model.failures).join(", ")}` : "";
+  $("summary").textContent = `${model.task || name} · serving version ${model.served_version} · labels: ${labels}${failures}`;
+  const newest = [...model.versions].reverse().slice(0, 30);
+  await Promise.all(newest.filter((v) => !details.has(v)).map(async (v) => {
+    details.set(v, await api("GET", `/models/${name}/versions/${v}`));
+  }));
+  const byVersion = {};
+  for (const [l, v] of Object.entries(model.labels)) (byVersion[v] = byVersion[v] || []).push(l);
+  $("versions").querySelector("tbody").replaceChildren(...newest.map((v) => {
+    const d = details.get(v), t = (d && d.training) || {};
+    const served = v === model.served_version ? " (served)" : "";
+    const button = el("button", { type: "button", text: `Show v${v}`, "aria-label": `Show version ${v}` });
+    button.addEventListener("click", () => choose(v));
+    return el("tr", { "data-version": String(v) }, el("th", { scope: "row", text: `v${v}${served}` }),
+      el("td", { text: (d && d.created_at) || "–" }), el("td", { text: d && d.parent ? `v${d.parent}` : "–" }),
+      el("td", { text: (t.trained_by || "–") + (t.job ? ` (job ${t.job})` : "") }), el("td", { text: headline(d) }),
+      el("td", { text: (byVersion[v] || []).join(", ") || "–" }), el("td", {}, button));
+  }));
+  if (chosen === null || !model.versions.includes(chosen)) choose(model.served_version);
+}
+
+function picture(src, alt) {
+  const img = el("img", { class: "picture", src, alt, loading: "eager" });
+  img.addEventListener("error", () => img.replaceWith(el("p", { class: "error", text: `${alt}: not available` })));
+  return img;
+}
+
+function choose(v) {
+  chosen = v;
+  $("chosen").textContent = `v${v}`;
+  $("lineage").textContent = `lineage: ${lineage(v)}`;
+  const base = `/ui/models/${name}/versions/${v}`;
+  const pics = [picture(`${base}/curve.png`, `training curve of ${name} version ${v}`)];
+  const isRed = name === "red" || (model.task === "red");
+  $("slice-control").hidden = !isRed;
+  if (isRed) {
+    pics.push(picture(`${base}/regions.png?b=${$("slice").value}`,
+      `${name} version ${v}: predicted red region in the red-green plane at blue ${$("slice").value}`));
+  } else if (model.input && model.input.features.length === 2 && model.output && model.output.kind === "classifier") {
+    pics.push(picture(`${base}/regions.png`, `${name} version ${v}: decision regions with the true boundary`));
+  }
+  $("pictures").replaceChildren(...pics);
+}
+
+$("slice").addEventListener("change", () => choose(chosen));
+$("slice").addEventListener("input", () => { $("slice-value").textContent = $("slice").value; });
+
+$("train-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const auth = { Authorization: `Bearer ${$("token").value}` };
+  $("submit").disabled = true;
+  $("job-progress").replaceChildren();
+  try {
+    let job = await api("POST", `/train/${name}`, {
+      epochs: Number($("epochs").value), samples: Number($("samples").value), promote: $("promote").value }, auth);
+    $("job-status").textContent = `Job ${job.id} queued (from version ${job.parent_version}).`;
+    while (job.status === "queued" || job.status === "running") {
+      await new Promise((r) => setTimeout(r, 400));
+      job = await api("GET", `/train/jobs/${job.id}`, undefined, auth);
+      $("job-status").textContent = `Job ${job.id}: ${job.status}, epoch ${job.progress.length} of ${job.params.epochs || 10}`;
+      $("job-progress").replaceChildren(...job.progress.map((p) =>
+        el("li", { text: `epoch ${p.epoch}: loss ${p.loss.toFixed(4)}, metric ${p.metric.toFixed(4)}` })));
+    }
+    if (job.status === "succeeded") {
+      $("job-status").textContent = `Job ${job.id} succeeded: published version ${job.published_version}`
+        + ` (${job.promoted ? "promoted" : "not promoted"}: ${job.promotion.reason}).`;
+      await loadModel();
+      choose(job.published_version);
+    } else {
+      $("job-status").textContent = `Job ${job.id} ${job.status}: ${job.error}`;
+    }
+  } catch (e) {
+    $("job-status").textContent = `Could not run the job: ${e.message}`;
+  } finally {
+    $("submit").disabled = false;
+  }
+});
+
+loadModel().catch((e) => { $("summary").textContent = e.message; });

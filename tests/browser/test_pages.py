@@ -1,0 +1,174 @@
+"""The web pages in real Chromium (Debian's, driven by Playwright; no browser download)
+against a real gunicorn and job worker. Screenshots go to test-output/browser/.
+
+Without /usr/bin/chromium these tests skip, saying so; .ci/run installs it and sets
+TINYMLP_REQUIRE_BROWSER=1, which turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from service.process import Gunicorn, TrainerWorker
+from trainer import pipeline
+from trainer.store import ModelStore
+from trainer.tasks import TASKS
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--no-first-run"]
+SHOTS = Path(os.environ.get("TINYMLP_TEST_OUTPUT", Path(__file__).resolve().parents[2] / "test-output")) / "browser"
+TOKEN = "browser-token"
+
+if CHROMIUM is None and os.environ.get("TINYMLP_REQUIRE_BROWSER"):
+    raise RuntimeError("TINYMLP_REQUIRE_BROWSER is set but Debian's chromium is missing: apt-get install chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed: apt-get install chromium")
+
+
+@pytest.fixture(scope="module")
+def site(seeded_store_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("site")
+    shutil.copytree(seeded_store_dir, root / "models")
+    store = ModelStore(root / "models")
+    red = TASKS["red"]
+    pipeline.train_task(red, store, config=red.train.replace(epochs=15))  # a good red: version 2
+    store.set_label("red", "default", 2)
+    env = {"TINYMLP_STATE_DIR": str(root / "state"), "TINYMLP_TRAIN_TOKEN": TOKEN,
+           "TINYMLP_RELOAD_INTERVAL": "0.2", "TINYMLP_JOB_STALE_AFTER": "5"}
+    with Gunicorn(root / "models", workers=2, log_path=root / "gunicorn.log", env=env) as server, \
+            TrainerWorker(root / "models", root / "state", log_path=root / "worker.log", env=env):
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1100, "height": 900})  # a fresh profile each test
+    pg = context.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SHOTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+    assert not errors, errors
+
+
+def _pick(page, colour):
+    page.locator("#colour").fill(colour)
+
+
+def test_pick_red_then_blue(site, page):
+    from playwright.sync_api import expect
+
+    page.goto(site.base + "/")
+    _pick(page, "#ff0000")
+    expect(page.locator("#verdict")).to_have_text("red")
+    expect(page.locator("#verdict-detail")).to_contain_text("version 2")
+    expect(page.locator("#r")).to_have_value("255")
+    _pick(page, "#0000ff")
+    expect(page.locator("#verdict")).to_have_text("not red")
+    expect(page.locator("#b")).to_have_value("255")
+
+
+def test_sliders_many_colours_and_other_models(site, page):
+    from playwright.sync_api import expect
+
+    page.goto(site.base + "/")
+    page.locator("#r").fill("0")
+    page.locator("#b").fill("255")
+    expect(page.locator("#verdict")).to_have_text("not red")
+    page.locator("#triples").fill("255, 0, 0\n0, 0, 255\n250 10 10")
+    page.get_by_role("button", name="Classify").click()
+    rows = page.locator("#many-table tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0)).to_contain_text("red")
+    expect(rows.nth(1)).to_contain_text("not red")
+    page.locator("#triples").fill("255, 0")
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator("#many-error")).to_contain_text("Line 1")
+    page.locator("#model").select_option("quadrant")
+    expect(page.locator("#plane-box")).to_be_visible()
+    page.locator("#f-x").fill("3")
+    page.locator("#f-y").fill("-2")
+    page.get_by_role("button", name="Predict").click()
+    expect(page.locator("#other-verdict")).to_have_text("Q4")
+    page.locator("#plane").click(position={"x": 50, "y": 40})  # top left: x < 0, y > 0
+    expect(page.locator("#other-verdict")).to_have_text("Q2")
+    page.locator("#model").select_option("house_prices")
+    expect(page.locator("#plane-box")).to_be_hidden()
+    page.get_by_role("button", name="Predict").click()
+    expect(page.locator("#other-detail")).to_contain_text("house_prices version 1")
+
+
+def test_every_control_has_a_label_and_the_keyboard_reaches_the_picker(site, page):
+    page.goto(site.base + "/")
+    unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
+        .filter(e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.id)""")
+    assert unlabelled == []
+    page.keyboard.press("Tab")
+    focused = [page.evaluate("document.activeElement.id || document.activeElement.textContent")]
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("document.activeElement.id || document.activeElement.textContent"))
+    assert "colour" in focused and "r" in focused
+
+
+def _wait_loaded(page, selector):
+    """Until the image is there and decoded (a broken image has no natural width)."""
+    page.wait_for_function(f"() => {{ const i = document.querySelector({selector!r}); "
+                           "return !!i && i.complete && i.naturalWidth > 0; }")
+
+
+def test_red_dashboard_shows_the_curve_and_a_slice(site, page):
+    from playwright.sync_api import expect
+
+    page.goto(site.base + "/ui/models/red")
+    expect(page.locator("#summary")).to_contain_text("serving version 2")
+    expect(page.locator("#versions tbody tr")).to_have_count(2)
+    curve, regions = "img[alt^='training curve']", "img[alt*='red-green plane']"
+    _wait_loaded(page, curve)
+    _wait_loaded(page, regions)
+    page.locator("#slice").fill("100")
+    page.locator("#slice").dispatch_event("change")
+    expect(page.locator(regions)).to_have_attribute("src", "/ui/models/red/versions/2/regions.png?b=100")
+    _wait_loaded(page, regions)
+
+
+def test_submit_a_job_and_see_the_new_version(site, page):
+    from playwright.sync_api import expect
+
+    page.goto(site.base + "/ui/models/xor")
+    expect(page.locator("#versions tbody tr")).to_have_count(1)
+    page.get_by_label("Token").fill(TOKEN)
+    page.get_by_label("Epochs").fill("2")
+    page.get_by_label("Samples").fill("1000")
+    page.get_by_label("Promote").select_option("always")
+    page.get_by_role("button", name="Start a job").click()
+    expect(page.locator("#job-status")).to_contain_text("succeeded: published version 2", timeout=60_000)
+    expect(page.locator("#versions tbody tr")).to_have_count(2)
+    expect(page.locator("#chosen")).to_have_text("v2")
+    expect(page.locator("#lineage")).to_have_text("lineage: v2 ← v1")
+    expect(page.locator("#job-progress li")).to_have_count(2)
+
+
+def test_a_wrong_token_is_reported(site, page):
+    from playwright.sync_api import expect
+
+    page.goto(site.base + "/ui/models/xor")
+    page.get_by_label("Token").fill("wrong")
+    page.get_by_role("button", name="Start a job").click()
+    expect(page.locator("#job-status")).to_contain_text("Authorization: Bearer")
