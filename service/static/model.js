@@ -33,7 +33,9 @@ async function loadModel() {
   $("summary").textContent = `${model.task || name} · serving version ${model.served_version} · labels: ${labels}${failures}`;
   const newest = [...model.versions].reverse().slice(0, 30);
   await Promise.all(newest.filter((v) => !details.has(v)).map(async (v) => {
-    details.set(v, await api("GET", `/models/${name}/versions/${v}`));
+    try {
+      details.set(v, await api("GET", `/models/${name}/versions/${v}`));
+    } catch (e) { /* a version this process has not loaded yet: its row shows what is known */ }
   }));
   const byVersion = {};
   for (const [l, v] of Object.entries(model.labels)) (byVersion[v] = byVersion[v] || []).push(l);
@@ -73,6 +75,17 @@ function choose(v) {
   $("pictures").replaceChildren(...pics);
 }
 
+// Each server process notices a new version within its reload interval (about a second):
+// ask until several answers in a row (from whichever processes answer) know it.
+async function untilServed(version) {
+  let inARow = 0;
+  for (let i = 0; i < 60 && inARow < 3; i++) {
+    const m = await api("GET", `/models/${name}`);
+    inARow = m.versions.includes(version) ? inARow + 1 : 0;
+    if (inARow < 3) await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 $("slice").addEventListener("change", () => choose(chosen));
 $("slice").addEventListener("input", () => { $("slice-value").textContent = $("slice").value; });
 
@@ -95,6 +108,7 @@ $("train-form").addEventListener("submit", async (ev) => {
     if (job.status === "succeeded") {
       $("job-status").textContent = `Job ${job.id} succeeded: published version ${job.published_version}`
         + ` (${job.promoted ? "promoted" : "not promoted"}: ${job.promotion.reason}).`;
+      await untilServed(job.published_version);
       await loadModel();
       choose(job.published_version);
     } else {
