@@ -51,6 +51,7 @@ def main(argv=None) -> None:
         with Gunicorn(store.root, workers=2, env=env) as server, \
                 TrainerWorker(store.root, root / "state", log_path=root / "worker.log", env=env):
             url = server.base + "/predict/red"
+            time.sleep(3)  # the worker's start (imports) is not part of the idle run
             idle = wrk(url, args.seconds, args.connections, one)
             job = api(server.base, "POST", "/train/red", {"epochs": 500, "samples": 80_000, "promote": "never"})
             while api(server.base, "GET", f"/train/jobs/{job['id']}")["status"] == "queued":
@@ -61,7 +62,7 @@ def main(argv=None) -> None:
         epochs = len(during["progress"])
         print(f"idle:           {idle['rps']:8.0f} req/s  p99 {idle['p99_ms']:6.2f} ms  failed {idle['failed']}")
         print(f"while training: {busy['rps']:8.0f} req/s  p99 {busy['p99_ms']:6.2f} ms  failed {busy['failed']}"
-              f"  (the job ran {epochs} epochs of 80,000 rows meanwhile, status {during['status']})")
+              f"  (the job trained {epochs} epochs meanwhile, status {during['status']})")
         print(f"ratio = {busy['rps'] / idle['rps']:.2f} (target >= 0.6)")
 
 

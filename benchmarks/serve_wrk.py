@@ -1,11 +1,13 @@
 """wrk against one gunicorn config (docker/gunicorn.conf.py, 2 workers), 16 connections:
 
-(a) GET /healthz and (b) POST /predict/red with one row, side by side: b/a and p99 of (b);
+(a) GET /healthz and (b) POST /predict/red with one row, side by side: alternating runs of
+    each (--rounds of --seconds), so drift on a shared machine hits both; medians, b/a of
+    the medians and the p99 of (b);
 (c) 10,000-row requests to /predict/red: rows per second;
 (d) 5 new versions of red published during a run of /predict/red: failed requests,
     and the version serving at the end.
 
-    python -m benchmarks.serve_wrk [--seconds 10] [--publish-seconds 30] [--connections 16]
+    python -m benchmarks.serve_wrk [--rounds 5] [--seconds 4] [--publish-seconds 30] [--connections 16]
 Needs Debian's wrk. gunicorn listens on 127.0.0.1 and a free port with a temporary store
 holding a freshly trained red model, and is stopped by its pid.
 """
@@ -16,6 +18,7 @@ import argparse
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,7 +71,8 @@ def publish_during(store, seconds, count=5) -> list[int]:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--publish-seconds", type=int, default=30)
     ap.add_argument("--connections", type=int, default=16)
     args = ap.parse_args(argv)
@@ -82,12 +86,20 @@ def main(argv=None) -> None:
         big = post_script(tmp, "big", {"inputs": rows})
         with Gunicorn(store.root, workers=2, env={"TINYMLP_RELOAD_INTERVAL": "1"}) as server:
             url = server.base + "/predict/red"
-            a = wrk(server.base + "/healthz", args.seconds, args.connections)
-            b = wrk(url, args.seconds, args.connections, one)
-            c = wrk(url, args.seconds, args.connections, big)
-            for tag, what, r in (("a", "GET /healthz:            ", a), ("b", "POST /predict/red, 1 row:", b)):
-                print(f"({tag}) {what} {r['rps']:9.0f} req/s  p99 {r['p99_ms']:7.2f} ms  failed {r['failed']}")
-            print(f"b/a = {b['rps'] / a['rps']:.2f} (target >= 0.9); p99 of (b) {b['p99_ms']:.2f} ms (target <= 10 ms)")
+            runs = {"a": [], "b": []}
+            for _ in range(args.rounds):
+                runs["a"].append(wrk(server.base + "/healthz", args.seconds, args.connections))
+                runs["b"].append(wrk(url, args.seconds, args.connections, one))
+            med = {k: {m: statistics.median(r[m] for r in v) for m in ("rps", "p99_ms")} for k, v in runs.items()}
+            for tag, what in (("a", "GET /healthz:            "), ("b", "POST /predict/red, 1 row:")):
+                print(f"({tag}) {what} median {med[tag]['rps']:6.0f} req/s  median p99 {med[tag]['p99_ms']:6.2f} ms  "
+                      f"failed {sum(r['failed'] for r in runs[tag])}  (runs: "
+                      + ", ".join(f"{r['rps']:.0f}" for r in runs[tag]) + ")")
+            ratios = [b["rps"] / a["rps"] for a, b in zip(runs["a"], runs["b"])]
+            print(f"b/a = {med['b']['rps'] / med['a']['rps']:.2f} (target >= 0.9; per round: "
+                  + ", ".join(f"{r:.2f}" for r in ratios)
+                  + f"); p99 of (b) {med['b']['p99_ms']:.2f} ms (target <= 10 ms)")
+            c = wrk(url, 2 * args.seconds, args.connections, big)
             print(f"(c) 10,000-row requests:      {c['rps']:9.1f} req/s = {c['rps'] * 10_000:,.0f} rows/s "
                   f"(target >= 1,000,000)  p99 {c['p99_ms']:.1f} ms  failed {c['failed']}")
             published: list[int] = []
