@@ -27,78 +27,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Gunicorn:
-    def __init__(self, models_dir, *, workers: int = 2, log_path=None, env: dict | None = None,
-                 ready_timeout: float = 60):
-        self.models_dir = Path(models_dir)
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self._scratch = tempfile.TemporaryDirectory(prefix="tinymlp-gunicorn-")
-        self.log_path = Path(log_path) if log_path else Path(self._scratch.name) / "gunicorn.log"
-        metrics = Path(self._scratch.name) / "metrics"
-        metrics.mkdir()
-        self.env = {**os.environ, "TINYMLP_MODELS_DIR": str(models_dir), "TINYMLP_BIND": f"127.0.0.1:{self.port}",
-                    "TINYMLP_WORKERS": str(workers), "TINYMLP_LOG_LEVEL": "WARNING",
-                    "PROMETHEUS_MULTIPROC_DIR": str(metrics), **(env or {})}
-        self.ready_timeout = ready_timeout
-        self.proc: subprocess.Popen | None = None
+class Child:
+    """A child process running ``argv`` from the project's root, its output in ``log_path``;
+    stopped by its pid: SIGTERM, then SIGKILL if it lingers."""
 
-    def start(self) -> Gunicorn:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "docker/gunicorn.conf.py", "service.wsgi:app"],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + self.ready_timeout
-        while not self._ready():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"gunicorn did not become ready:\n{self.log_path.read_text()}")
-            time.sleep(0.1)
-        return self
+    argv: list[str] = []
 
-    def _ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.base + "/readyz", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    def worker_pids(self) -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
-        return [int(p) for p in out.split()]
-
-    def stop(self, timeout: float = 30) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._scratch.cleanup()
-        return self.proc.returncode
-
-    def __enter__(self) -> Gunicorn:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-class TrainerWorker:
-    """``python -m trainer worker`` in a child process, stopped (or killed) by its pid."""
-
-    def __init__(self, models_dir, state_dir, *, log_path, env: dict | None = None):
+    def __init__(self, log_path, env: dict):
         self.log_path = Path(log_path)
-        self.env = {**os.environ, "TINYMLP_MODELS_DIR": str(models_dir), "TINYMLP_STATE_DIR": str(state_dir),
-                    "TINYMLP_JOB_POLL": "0.1", **(env or {})}
+        self.env = env
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> TrainerWorker:
+    def start(self):
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "trainer", "worker"], cwd=ROOT, env=self.env,
+            self.proc = subprocess.Popen([sys.executable, *self.argv], cwd=ROOT, env=self.env,
                                          stdout=log, stderr=subprocess.STDOUT)
         return self
 
@@ -118,8 +60,58 @@ class TrainerWorker:
                 self.proc.wait(timeout=10)
         return self.proc.returncode
 
-    def __enter__(self) -> TrainerWorker:
+    def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class Gunicorn(Child):
+    argv = ["-m", "gunicorn", "-c", "docker/gunicorn.conf.py", "service.wsgi:app"]
+
+    def __init__(self, models_dir, *, workers: int = 2, log_path=None, env: dict | None = None,
+                 ready_timeout: float = 60):
+        self.models_dir = Path(models_dir)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self._scratch = tempfile.TemporaryDirectory(prefix="tinymlp-gunicorn-")
+        metrics = Path(self._scratch.name) / "metrics"
+        metrics.mkdir()
+        super().__init__(log_path or Path(self._scratch.name) / "gunicorn.log", {
+            **os.environ, "TINYMLP_MODELS_DIR": str(models_dir), "TINYMLP_BIND": f"127.0.0.1:{self.port}",
+            "TINYMLP_WORKERS": str(workers), "TINYMLP_LOG_LEVEL": "WARNING",
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics), **(env or {})})
+        self.ready_timeout = ready_timeout
+
+    def start(self) -> Gunicorn:
+        super().start()
+        deadline = time.monotonic() + self.ready_timeout
+        while not self._ready():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"gunicorn did not become ready:\n{self.log_path.read_text()}")
+            time.sleep(0.1)
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.base + "/readyz", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self, timeout: float = 30) -> int | None:
+        code = super().stop(timeout)
+        self._scratch.cleanup()
+        return code
+
+
+class TrainerWorker(Child):
+    """``python -m trainer worker`` on a model store and job table."""
+
+    argv = ["-m", "trainer", "worker"]
+
+    def __init__(self, models_dir, state_dir, *, log_path, env: dict | None = None):
+        super().__init__(log_path, {**os.environ, "TINYMLP_MODELS_DIR": str(models_dir),
+                                    "TINYMLP_STATE_DIR": str(state_dir), "TINYMLP_JOB_POLL": "0.1", **(env or {})})

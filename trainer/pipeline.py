@@ -123,11 +123,13 @@ def continue_training(
     callback=None,
     trained_by: str = "batch trainer",
     extra_record: dict | None = None,
+    before_publish=None,
 ) -> RunResult:
     """Train version ``from_version`` (default: the served one) further; publish v+1.
 
     ``examples=(X, y)`` are a user's labelled rows: repeated to make up about
     ``example_share`` of the training rows, and mixed with fresh task samples (replay).
+    ``before_publish()`` runs once training has finished, just before the new version is written.
     """
     net = store.load(name, from_version)  # None: the served version, read once
     parent = net.metadata["version"]
@@ -154,6 +156,8 @@ def continue_training(
     record["network"] = (net.metadata.get("training") or {}).get("network")
     meta = {k: v for k, v in net.metadata.items() if k not in ("name", "version")}
     meta.update(parent=parent, created_at=now(), training=record, metrics=metrics)
+    if before_publish is not None:
+        before_publish()
     published = store.publish(name, net, **meta)
     return RunResult(published, net, metrics, history, record)
 

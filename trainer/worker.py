@@ -169,24 +169,28 @@ class Worker:
         seed = params["seed"] if params.get("seed") is not None else int(job["id"][:8], 16)
         config = pipeline.continue_config(parent, task).replace(seed=seed, **changes)
         policy = params.get("promote") or "if_better"
-        pinned = None
-        if policy != "always" and "default" not in self.store.labels(name):
-            # With no default label the newest version is served; pin the served one first,
-            # so that the new version is served only if it is promoted.
-            pinned = self.store.resolve(name)
-            self.store.set_label(name, "default", pinned)
+        pinned = []
+
+        def pin_served():
+            # With no default label the newest version is served; pin the served one just
+            # before publishing, so that the new version is served only if it is promoted.
+            if policy != "always" and "default" not in self.store.labels(name):
+                pinned.append(self.store.resolve(name))
+                self.store.set_label(name, "default", pinned[0])
+
         result = pipeline.continue_training(
             self.store, name, from_version=parent_version, config=config, samples=params.get("samples"),
             examples=examples_of(params, task), callback=on_epoch, trained_by="api job",
-            extra_record={"job": job["id"], "examples": len(params.get("examples") or [])})
+            extra_record={"job": job["id"], "examples": len(params.get("examples") or [])},
+            before_publish=pin_served)
         version = result.published.version
         scores = held_out_scores({"parent": parent, "new": result.network}, task, seed)
         promoted, reason = decide(policy, scores, task.target.higher_is_better)
         if promoted:
             self.store.set_label(name, "default", version)
         promotion = {"policy": policy, "reason": reason, **scores}
-        if pinned is not None:
-            promotion["pinned"] = f"the default label was set to the then-served version {pinned}"
+        if pinned:
+            promotion["pinned"] = f"the default label was set to the then-served version {pinned[0]}"
         return {"published_version": version, "promoted": promoted, "promotion": promotion}
 
 

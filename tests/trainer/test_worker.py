@@ -96,3 +96,13 @@ def test_stopping_the_worker_puts_the_job_back(worker):
     worker.run_job(claimed)
     assert worker.jobs.get(job["id"])["status"] == "queued"
     assert worker.store.versions("xor") == [1]
+
+
+def test_a_cancelled_job_leaves_the_labels_as_they_were(worker):
+    assert "default" not in worker.store.labels("xor")
+    job = worker.jobs.submit("xor", {"epochs": 50, "samples": 500, "promote": "never"}, parent_version=1)
+    claimed = worker.jobs.claim(worker.id)
+    worker.jobs.cancel(job["id"])
+    worker.run_job(claimed)
+    assert worker.jobs.get(job["id"])["status"] == "cancelled"
+    assert worker.store.labels("xor") == {}
