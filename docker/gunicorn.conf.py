@@ -18,6 +18,13 @@ errorlog = "-"
 loglevel = os.environ.get("TINYMLP_LOG_LEVEL", "info").lower()
 preload_app = False  # each worker loads the models and runs its own reloader thread
 
+# One BLAS thread per worker: the workers are the parallelism. A threaded BLAS in every
+# worker oversubscribes the cores (and its threads spin while waiting): on 2 cores with 2
+# workers, 10,000-row requests went from ~450,000 to ~1,000,000 rows/s with this.
+# Set before any worker imports numpy; a value given in the environment wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 # Prometheus multiprocess mode: every worker writes its samples under this folder and
 # /metrics adds them up. It must be set before any worker imports prometheus_client.
 _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

@@ -41,8 +41,10 @@ class Rows(fields.Raw):
 
     def _deserialize(self, value, attr, data, **kwargs):
         model = find(**request.view_args)
+        raw = request.get_data(cache=True)
         try:
-            return Batch(model, to_matrix(value, model.spec, current_app.config["TINYMLP"].max_rows, attr))
+            return Batch(model, to_matrix(value, model.spec, current_app.config["TINYMLP"].max_rows, attr,
+                                          may_hold_booleans=b"true" in raw or b"false" in raw))
         except InputError as e:
             raise APIError(e.status, str(e), e.errors) from None
 

@@ -32,8 +32,15 @@ def _cell(row, col, spec, message, field):
             "feature": spec.features[col] if col is not None else None, "message": message}
 
 
-def to_matrix(rows, spec: InputSpec, max_rows: int, field: str = "inputs") -> np.ndarray:
-    """JSON rows (lists in feature order, or objects keyed by feature) -> float64 (n, k)."""
+def to_matrix(rows, spec: InputSpec, max_rows: int, field: str = "inputs",
+              may_hold_booleans: bool = True) -> np.ndarray:
+    """JSON rows (lists in feature order, or objects keyed by feature) -> float64 (n, k).
+
+    ``may_hold_booleans=False`` (the caller saw no ``true``/``false`` in the JSON text)
+    lets numpy type the whole matrix at once: it would silently turn booleans into
+    numbers, and nothing else it accepts as int64 (or float64) rows of k is invalid JSON input.
+    Anything else falls through to the exact checks, which name the offending cell.
+    """
     k = spec.n_features
     if not isinstance(rows, list):
         raise InputError(f"{field} must be a list of rows", [{"field": field, "message": "not a list"}])
@@ -53,6 +60,12 @@ def to_matrix(rows, spec: InputSpec, max_rows: int, field: str = "inputs") -> np
             f"each row must be a list of {k} numbers or an object keyed by feature name "
             f"({', '.join(spec.features)}); row {bad} is {type(rows[bad]).__name__}",
             [_cell(bad, None, spec, "not a list or object", field)])
+    if not may_hold_booleans:
+        X = _typed_by_numpy(rows, spec)
+        if X is not None:
+            if not _within_bounds(X, spec):
+                _raise_bounds_error(X, spec, field)
+            return X
     if set(map(len, rows)) != {k}:
         lengths = np.fromiter(map(len, rows), dtype=np.intp, count=len(rows))
         wrong = np.flatnonzero(lengths != k)
@@ -72,6 +85,20 @@ def to_matrix(rows, spec: InputSpec, max_rows: int, field: str = "inputs") -> np
     if not _within_bounds(X, spec):
         _raise_bounds_error(X, spec, field)
     return X
+
+
+def _typed_by_numpy(rows: list, spec: InputSpec) -> np.ndarray | None:
+    """The rows as float64 when numpy types them all as integers (or, for float inputs, as
+    numbers) in rows of the right length; None when it does not (ragged rows, strings,
+    nulls, floats for an integer input, integers past 64 bits...)."""
+    try:
+        A = np.array(rows)
+    except (ValueError, OverflowError):
+        return None
+    kinds = "i" if spec.dtype == "int" else "if"
+    if A.ndim != 2 or A.shape[1] != spec.n_features or A.dtype.kind not in kinds:
+        return None
+    return A.astype(np.float64)
 
 
 def _objects_to_lists(rows, spec, field):

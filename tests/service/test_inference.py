@@ -21,7 +21,7 @@ def _model(name, n_outputs, labels=None, **kw):
 X = np.random.default_rng(0).uniform(-1, 1, (257, 2))
 
 
-@pytest.mark.parametrize("labels", [("no", "yes"), ("a,b", 'q"uote', "ü")])
+@pytest.mark.parametrize("labels", [("no", "yes"), ("a,b", 'q"uote', "ü", "50%s")])
 def test_classifier_rows_match_predict_proba(labels):
     kind = {"output": "sigmoid", "loss": "binary_crossentropy"} if len(labels) == 2 else {}
     model = _model("clf", 1 if len(labels) == 2 else len(labels), labels=labels, **kind)

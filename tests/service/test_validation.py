@@ -1,0 +1,59 @@
+"""to_matrix: numpy's one-shot typing (taken when the JSON text holds no booleans) accepts
+and refuses exactly what the exact, cell-by-cell checks do, with the same messages."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mlp import InputSpec
+from service.validation import InputError, to_matrix
+
+RGB = InputSpec(features=("r", "g", "b"), dtype="int", low=(0, 0, 0), high=(255, 255, 255))
+PLANE = InputSpec(features=("x", "y"), dtype="float", low=(-5, -5), high=(5, 5))
+OPEN = InputSpec(features=("x", "y"), dtype="float")
+
+CASES = [
+    (RGB, [[255, 0, 0], [12, 200, 40]]),
+    (RGB, [[255, 0, 0.0]]),
+    (RGB, [[255, 0, 0.5]]),
+    (RGB, [[255, 0, "0"]]),
+    (RGB, [[255, 0, None]]),
+    (RGB, [[255, 0], [1, 2, 3]]),
+    (RGB, [[255, 0, 0, 0]]),
+    (RGB, [[[255], 0, 0]]),
+    (RGB, [[256, 0, 0]]),
+    (RGB, [[-1, 0, 0]]),
+    (RGB, [[2**70, 0, 0]]),
+    (RGB, [[2**63, 0, 0]]),
+    (RGB, [[]]),
+    (RGB, [{"r": 1, "g": 2, "b": 3}]),
+    (RGB, [[1, 2, 3], {"r": 1, "g": 2, "b": 3}]),
+    (PLANE, [[1, 2.5], [-5, 5]]),
+    (PLANE, [[1, 5.0001]]),
+    (PLANE, [[1, "2"]]),
+    (OPEN, [[1e308, -1e308]]),
+    (OPEN, [[math.inf, 0]]),
+]
+
+
+def _outcome(rows, spec, **kw):
+    try:
+        return ("ok", to_matrix(rows, spec, 100, **kw).tolist())
+    except InputError as e:
+        return ("error", e.status, str(e), e.errors)
+
+
+@pytest.mark.parametrize(("spec", "rows"), CASES, ids=[str(c[1])[:40] for c in CASES])
+def test_fast_and_exact_paths_agree(spec, rows):
+    assert _outcome(rows, spec, may_hold_booleans=False) == _outcome(rows, spec, may_hold_booleans=True)
+
+
+def test_booleans_are_refused_on_the_exact_path():
+    with pytest.raises(InputError, match="True is a bool"):
+        to_matrix([[True, 0, 0]], RGB, 100, may_hold_booleans=True)
+    # The fast path would have taken it as 1: that is why callers only skip the exact
+    # path when the JSON text holds no true or false.
+    assert np.array([[True, 0, 0]]).dtype.kind == "i"
