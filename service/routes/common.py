@@ -1,33 +1,13 @@
-"""What the views share: the blueprint class with its strict JSON body parser, loading a
-body by a schema directly, and documenting a view without wrapping it."""
+"""What the views share: loading a JSON body strictly by a schema, and documenting a view
+with flask-smorest without wrapping it."""
 
 from __future__ import annotations
 
 from flask import request
-from flask_smorest import Blueprint as _Blueprint
 from marshmallow import Schema, ValidationError
-from webargs import core
-from webargs.flaskparser import FlaskParser, is_json_request
 
 from service.errors import APIError, invalid
 from service.jsonio import MalformedJSON, loads
-
-
-class StrictJSONParser(FlaskParser):
-    """Bodies parsed by ``service.jsonio``: no NaN or Infinity, bounded nesting, and an
-    empty or broken body is a 400, not a missing field."""
-
-    def _raw_load_json(self, req):
-        if not is_json_request(req):
-            return core.missing
-        try:
-            return loads(req.get_data(cache=True))
-        except MalformedJSON as e:
-            raise APIError(400, f"{e}") from None
-
-
-class Blueprint(_Blueprint):
-    ARGUMENTS_PARSER = StrictJSONParser()
 
 
 def load_body(schema: Schema):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import Response, jsonify
+from flask_smorest import Blueprint
 
 from service import metrics
 from service.lookup import registry
-from service.routes.common import Blueprint, documented
+from service.routes.common import documented
 from service.schemas import Health, NotReady, Ready
 
 blp = Blueprint("health", __name__, description="Liveness, readiness, metrics")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import jsonify
+from flask_smorest import Blueprint
 
 from service.inference import describe
 from service.lookup import entry, find, registry
-from service.routes.common import Blueprint, documented
+from service.routes.common import documented
 from service.schemas import ErrorBody, ModelList, ModelSummary, VersionDetail
 
 blp = Blueprint("models", __name__, url_prefix="/models", description="Models, versions and metrics")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask import current_app
+from flask_smorest import Blueprint
 
 from service import metrics
 from service.gcpause import gc_paused
 from service.inference import predictions_json
-from service.routes.common import Blueprint, documented, load_body
+from service.routes.common import documented, load_body
 from service.schemas import ErrorBody, PredictRequest, PredictResponse
 
 blp = Blueprint("predict", __name__, url_prefix="/predict",

@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from functools import wraps
 
 from flask import current_app, g, jsonify, request
+from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from service.errors import APIError, invalid
 from service.lookup import entry
-from service.routes.common import Blueprint, documented, load_body
+from service.routes.common import documented, load_body
 from service.schemas import ErrorBody
 from service.schemas_train import Job, JobList, JobQuery, TrainRequest
 from service.validation import InputError, to_matrix

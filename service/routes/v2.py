@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 from flask import current_app, g, jsonify, request
+from flask_smorest import Blueprint
 
 import service
 from service import metrics
 from service.errors import APIError
 from service.jsonio import MalformedJSON, dumps, loads
 from service.lookup import find, registry
-from service.routes.common import Blueprint, documented
+from service.routes.common import documented
 from service.schemas_v2 import (
     DATATYPES,
     InferRequest,
