@@ -11,12 +11,12 @@ import hmac
 from datetime import UTC, datetime
 from functools import wraps
 
-from flask import current_app, g, jsonify, request
+from flask import current_app, jsonify, request
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
-from service.errors import APIError, invalid
-from service.lookup import entry
+from service.errors import APIError, error_response, invalid
+from service.lookup import entry, find
 from service.routes.common import documented, load_body
 from service.schemas import ErrorBody
 from service.schemas_train import Job, JobList, JobQuery, TrainRequest
@@ -107,18 +107,15 @@ def _check_examples(examples: list, model) -> None:
 @authorized
 def submit(name):
     """Queue a job that trains a version of the model further and publishes the result as a new version."""
-    e = entry(name)
+    entry(name)  # an unknown model is a 404 before the body is looked at
     params = load_body(REQUEST)
-    parent = params.get("from_version", e.served)
-    model = e.resolve(parent, None) if parent is not None else None
-    if model is None:
-        raise APIError(404, f"Model {name!r} has no servable version {parent}; versions: {sorted(e.versions)}.")
+    model = find(name, version=params.get("from_version"))  # default: the served version
     _check_examples(params.get("examples") or [], model)
     try:
         job = jobs().submit(name, params, parent_version=model.version)
     except QueueFull as err:
-        resp = jsonify(code=429, message=f"{err}.", request_id=g.get("request_id"))
-        resp.status_code, resp.headers["Retry-After"] = 429, "10"
+        resp = error_response(429, f"{err}.")
+        resp.headers["Retry-After"] = "10"
         return resp
     resp = jsonify(public(job))
     resp.status_code, resp.headers["Location"] = 202, f"/train/jobs/{job['id']}"

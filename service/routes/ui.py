@@ -84,10 +84,10 @@ def regions(name, version):
         fixed[feature] = int(value) if task.dtype == "int" else value
     if task.name == "red" and not fixed:
         fixed = {"b": 64}
+    if not task.is_classifier:
+        raise APIError(404, f"{task.name} is a regression task; it has no decision regions.")
     try:
         plots.plane_of(task, fixed)
-        if not task.is_classifier:
-            raise ValueError(f"{task.name} is a regression task; it has no decision regions")
     except ValueError as e:
         raise APIError(404, f"{e}.") from None
     key = (name, version, "regions", tuple(sorted(fixed.items())))

@@ -33,7 +33,7 @@ def test_pictures_are_drawn_once_per_version(client, app):
     ("/ui/models/red/versions/1/regions.png?b=300", 422, "within 0..255"),
     ("/ui/models/red/versions/1/regions.png?b=blue", 422, "must be a number"),
     ("/ui/models/red/versions/1/regions.png?z=1", 422, "unknown parameter"),
-    ("/ui/models/house_prices/versions/1/regions.png", 404, "a plane needs"),
+    ("/ui/models/house_prices/versions/1/regions.png", 404, "regression task"),
     ("/ui/models/iris/versions/1/regions.png", 404, "a plane needs"),
 ])
 def test_bad_picture_requests(client, path, status, fragment):
