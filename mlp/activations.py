@@ -44,6 +44,11 @@ class Activation:
     def backward(self, z: np.ndarray, a: np.ndarray, grad: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def forward_into(self, z: np.ndarray) -> np.ndarray:
+        """``forward(z)``, free to overwrite ``z`` (inference, where ``z`` is not kept):
+        the cheap ones work in place and allocate nothing."""
+        return self.forward(z)
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({args})"
@@ -81,6 +86,9 @@ class Tanh(Activation):
     def forward(self, z):
         return np.tanh(z)
 
+    def forward_into(self, z):
+        return np.tanh(z, out=z)
+
     def backward(self, z, a, grad):
         return grad * (1 - a * a)
 
@@ -90,6 +98,9 @@ class ReLU(Activation):
 
     def forward(self, z):
         return np.maximum(z, 0)
+
+    def forward_into(self, z):
+        return np.maximum(z, 0, out=z)
 
     def backward(self, z, a, grad):
         return grad * (z > 0)
@@ -222,6 +233,12 @@ class Softmax(Activation):
     def forward(self, z):
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
+
+    def forward_into(self, z):
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z
 
     def backward(self, z, a, grad):
         return a * (grad - (grad * a).sum(axis=1, keepdims=True))

@@ -96,3 +96,14 @@ def test_float32_stays_float32():
         a = act.forward(z)
         assert a.dtype == np.float32, name
         assert act.backward(z, a, z).dtype == np.float32, name
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_into_equals_forward(name, dtype):
+    act = get_activation(name, TRAINABLE.get(name, {}))
+    z = np.random.default_rng(1).normal(0, 3, size=(6, 4)).astype(dtype)
+    expected = act.forward(z.copy())
+    got = act.forward_into(z.copy())
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, expected)
