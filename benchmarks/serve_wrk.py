@@ -1,4 +1,5 @@
-"""wrk against one gunicorn config (docker/gunicorn.conf.py, 2 workers), 16 connections:
+"""wrk against one gunicorn config (docker/gunicorn.conf.py, 2 workers, logging at the shipped
+INFO level), 16 connections:
 
 (a) GET /healthz and (b) POST /predict/red with one row, side by side: alternating runs of
     each (--rounds of --seconds), so drift on a shared machine hits both; medians, b/a of
@@ -8,6 +9,7 @@
     and the version serving at the end.
 
     python -m benchmarks.serve_wrk [--rounds 5] [--seconds 4] [--publish-seconds 30] [--connections 16]
+                                   [--workers 2] [--log-level INFO]
 Needs Debian's wrk. gunicorn listens on 127.0.0.1 and a free port with a temporary store
 holding a freshly trained red model, and is stopped by its pid.
 """
@@ -75,6 +77,9 @@ def main(argv=None) -> None:
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--publish-seconds", type=int, default=30)
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=2, help="gunicorn workers (TINYMLP_WORKERS; default 2)")
+    ap.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                    help="TINYMLP_LOG_LEVEL of the server; INFO (the shipped default) logs a line per request")
     args = ap.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -84,7 +89,10 @@ def main(argv=None) -> None:
         one = post_script(tmp, "one", {"inputs": [[255, 0, 0]]})
         rows = get_task("red").draw_uniform(np.random.default_rng(0), 10_000).tolist()
         big = post_script(tmp, "big", {"inputs": rows})
-        with Gunicorn(store.root, workers=2, env={"TINYMLP_RELOAD_INTERVAL": "1"}) as server:
+        with Gunicorn(store.root, workers=args.workers, env={"TINYMLP_RELOAD_INTERVAL": "1",
+                                                        "TINYMLP_LOG_LEVEL": args.log_level}) as server:
+            print(f"gunicorn: {args.workers} workers, docker/gunicorn.conf.py, TINYMLP_LOG_LEVEL={args.log_level}; "
+                  f"wrk: {args.connections} connections")
             url = server.base + "/predict/red"
             runs = {"a": [], "b": []}
             for _ in range(args.rounds):

@@ -33,6 +33,18 @@ SERVED = Gauge("tinymlp_served_version", "The version each model serves by defau
                multiprocess_mode="livemostrecent")
 
 
+_ROWS_BY_VERSION: dict[tuple[str, int], Counter] = {}
+
+
+def count_rows(name: str, version: int, n: int) -> None:
+    """Add ``n`` to the rows predicted by a version. The labelled child is looked up once
+    per version: ``labels()`` takes a lock and builds its key on every call."""
+    child = _ROWS_BY_VERSION.get((name, version))
+    if child is None:
+        child = _ROWS_BY_VERSION.setdefault((name, version), ROWS.labels(name, str(version)))
+    child.inc(n)
+
+
 def render() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()

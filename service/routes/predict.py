@@ -29,7 +29,7 @@ def _respond():
     with gc_paused():
         model, X = load_body(REQUEST)["inputs"]
         body = predictions_json(model, X)
-    metrics.ROWS.labels(model.name, str(model.version)).inc(len(X))
+    metrics.count_rows(model.name, model.version, len(X))
     return current_app.response_class(body, mimetype="application/json")
 
 

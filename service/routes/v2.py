@@ -152,7 +152,7 @@ def infer(name, version=None):
         if unknown:
             raise APIError(400, f"unknown output(s) {sorted(unknown)}; outputs: {[o['name'] for o in outputs]}")
         outputs = [o for o in outputs if o["name"] in names]
-    metrics.ROWS.labels(model.name, str(model.version)).inc(n)
+    metrics.count_rows(model.name, model.version, n)
     g.model, g.version = model.name, model.version
     resp = {"model_name": model.name, "model_version": str(model.version), "outputs": outputs}
     if isinstance(body.get("id"), str):
