@@ -77,6 +77,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.predict_proba
 	$(BIN)/python -m benchmarks.accuracy
 	$(BIN)/python -m benchmarks.serve_wrk
+	$(BIN)/python -m benchmarks.predict_breakdown
 	$(BIN)/python -m benchmarks.serve_while_training
 
 clean:

@@ -1,0 +1,118 @@
+"""Where a one-row POST /predict/red spends its time, in process (no sockets, no gunicorn).
+
+The WSGI app is called directly, alternating GET /healthz with POST /predict/red in one of
+several forms, so every call runs with the caches as cold as a server's would be:
+
+    full          the real view
+    no load       the body is not parsed or checked (the checked batch is given)
+    no forward    the network's probabilities are given
+    no JSON       the answer's text is given (the forward pass still runs)
+    fixed answer  all three given: what is left is routing, hooks, metrics and the response
+
+Each part's cost is ``full`` minus the form without it. wrk's b/a (benchmarks.serve_wrk)
+adds gunicorn, the sockets and the client to both sides of the ratio.
+
+    python -m benchmarks.predict_breakdown [--calls 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from unittest import mock
+
+BODY = b'{"inputs": [[255, 0, 0]]}'
+
+
+def environ(method: str, path: str, body: bytes = b"") -> dict:
+    return {"REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": "127.0.0.1:8000", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr, "wsgi.multithread": False, "wsgi.multiprocess": True,
+            "wsgi.run_once": False, "CONTENT_TYPE": "application/json" if body else "",
+            "CONTENT_LENGTH": str(len(body)) if body else ""}
+
+
+def call(app, method: str, path: str, body: bytes = b"") -> bytes:
+    status = []
+    out = app(environ(method, path, body), lambda s, h, e=None: status.append(s))
+    try:
+        text = b"".join(out)
+    finally:
+        getattr(out, "close", lambda: None)()
+    if not status[0].startswith("200"):
+        raise RuntimeError(f"{method} {path}: {status[0]} {text[:200]!r}")
+    return text
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=5000, help="calls of each form (default 5000)")
+    args = ap.parse_args(argv)
+
+    from service.app import create_app
+    from service.config import Config
+    from service.routes import predict
+    from trainer import pipeline
+    from trainer.store import ModelStore
+    from trainer.tasks import get_task
+
+    with tempfile.TemporaryDirectory(prefix="tinymlp-breakdown-") as tmp:
+        store = ModelStore(Path(tmp) / "models")
+        pipeline.train_task(get_task("red"), store)
+        app = create_app(Config.from_env({"TINYMLP_MODELS_DIR": str(store.root),
+                                          "TINYMLP_START_RELOADER": "0", "TINYMLP_LOG_LEVEL": "WARNING"}))
+        logging.getLogger("tinymlp").setLevel(logging.WARNING)
+        answer = call(app, "POST", "/predict/red", BODY)
+        with app.test_request_context("/predict/red", method="POST", data=BODY, content_type="application/json"):
+            batch = predict.load_body(predict.REQUEST)
+        model, X = batch["inputs"]
+        proba = model.network.predict_proba(X)
+
+        given = {
+            "load": lambda: mock.patch.object(predict, "load_body", lambda schema: batch),
+            "forward": lambda: mock.patch.object(model.network, "predict_proba", lambda X: proba),
+            "JSON": lambda: mock.patch.object(predict, "predictions_json",
+                                              lambda m, X: (m.network.predict_proba(X), answer)[1]),
+        }
+        forms = {"full": (), "no load": ("load",), "no forward": ("forward",), "no JSON": ("JSON",),
+                 "fixed answer": ("load", "forward", "JSON")}
+        times: dict[str, list[float]] = {"healthz": [], **{f: [] for f in forms}}
+        clock = time.perf_counter
+        for _ in range(args.calls):
+            for form, parts in forms.items():
+                t = clock()
+                call(app, "GET", "/healthz")
+                times["healthz"].append(clock() - t)
+                with ExitStack() as stack:
+                    for part in parts:
+                        stack.enter_context(given[part]())
+                    t = clock()
+                    call(app, "POST", "/predict/red", BODY)
+                    times[form].append(clock() - t)
+        us = {k: statistics.median(v) * 1e6 for k, v in times.items()}
+
+    full = us["full"]
+    print(f"medians of {args.calls:,} calls each, alternating with GET /healthz")
+    print(f"GET /healthz                        {us['healthz']:7.1f} us")
+    print(f"POST /predict/red, 1 row            {full:7.1f} us   healthz/predict = {us['healthz'] / full:.2f}")
+    print(f"  fixed answer                      {us['fixed answer']:7.1f} us   (routing, hooks, metrics, response)")
+    for part, form in (("load (body, marshmallow, checks)", "no load"), ("forward pass", "no forward"),
+                       ("JSON answer", "no JSON")):
+        cost = full - us[form]
+        print(f"  {part:34s}{cost:7.1f} us   {cost / full:5.1%} of predict")
+    view = full - us["fixed answer"]
+    print(f"  view work in all                  {view:7.1f} us   {view / full:5.1%} of predict")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as docker/gunicorn.conf.py; before numpy loads
+    main()
