@@ -10,7 +10,9 @@ from dataclasses import dataclass, fields
 
 from trainer.env import EnvError
 from trainer.env import choice as _choice
+from trainer.env import models_dir as env_models_dir
 from trainer.env import number as _number
+from trainer.env import state_dir as env_state_dir
 
 ConfigError = EnvError
 
@@ -33,8 +35,8 @@ class Config:
     def from_env(cls, env=None) -> Config:
         env = os.environ if env is None else env
         return cls(
-            models_dir=env.get("TINYMLP_MODELS_DIR") or "models",
-            state_dir=env.get("TINYMLP_STATE_DIR") or "state",
+            models_dir=env_models_dir(env),
+            state_dir=env_state_dir(env),
             train_token=env.get("TINYMLP_TRAIN_TOKEN") or None,
             log_format=_choice(env, "TINYMLP_LOG_FORMAT", "text", ("text", "json")),
             log_level=_choice(env, "TINYMLP_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),

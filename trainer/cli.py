@@ -20,6 +20,8 @@ import numpy as np
 import mlp
 from trainer import pipeline
 from trainer.env import EnvError
+from trainer.env import models_dir as env_models_dir
+from trainer.env import state_dir as env_state_dir
 from trainer.store import ModelStore, StoreError
 from trainer.tasks import TASKS, UnknownTask, get_task
 
@@ -51,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m trainer",
         description="Train tinymlp models and publish them to the model store.",
     )
-    parser.add_argument("--models-dir", default=os.environ.get("TINYMLP_MODELS_DIR", "models"),
-                        help="the model store (default: $TINYMLP_MODELS_DIR or ./models)")
+    parser.add_argument("--models-dir", default=env_models_dir(os.environ),
+                        help="the model store (default: $TINYMLP_MODELS_DIR, else ./models)")
     parser.add_argument("--data-dir", default=os.environ.get("TINYMLP_DATA_DIR", "data"),
                         help="generated datasets (default: $TINYMLP_DATA_DIR or ./data)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -104,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=".", help="the folder to write into (default: here)")
 
     p = sub.add_parser("worker", help="run the training jobs the service queues (until SIGTERM)")
-    p.add_argument("--state-dir", default=os.environ.get("TINYMLP_STATE_DIR", "state"),
-                   help="the job table's folder (default: $TINYMLP_STATE_DIR or ./state)")
+    p.add_argument("--state-dir", default=env_state_dir(os.environ),
+                   help="the job table's folder (default: $TINYMLP_STATE_DIR, else ./state)")
     p.add_argument("--once", action="store_true", help="stop when the queue is empty")
     return parser
 

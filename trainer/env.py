@@ -27,3 +27,13 @@ def choice(env, name: str, default: str, choices) -> str:
     if value not in choices:
         raise EnvError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def models_dir(env) -> str:
+    """The model store: $TINYMLP_MODELS_DIR, or ./models when unset or empty."""
+    return env.get("TINYMLP_MODELS_DIR") or "models"
+
+
+def state_dir(env) -> str:
+    """The job table's folder: $TINYMLP_STATE_DIR, or ./state when unset or empty."""
+    return env.get("TINYMLP_STATE_DIR") or "state"

@@ -27,7 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from trainer import pipeline
+from trainer.env import models_dir as env_models_dir
 from trainer.env import number
+from trainer.env import state_dir as env_state_dir
 from trainer.jobs import JobStore
 from trainer.promotion import decide, held_out_scores
 from trainer.store import ModelStore
@@ -54,8 +56,8 @@ class WorkerConfig:
     def from_env(cls, env=None) -> WorkerConfig:
         env = os.environ if env is None else env
         return cls(
-            models_dir=env.get("TINYMLP_MODELS_DIR") or "models",
-            state_dir=env.get("TINYMLP_STATE_DIR") or "state",
+            models_dir=env_models_dir(env),
+            state_dir=env_state_dir(env),
             time_limit=number(env, "TINYMLP_JOB_TIME_LIMIT", 600.0, 1, 86_400),
             stale_after=number(env, "TINYMLP_JOB_STALE_AFTER", 30.0, 0.5, 3600),
             poll=number(env, "TINYMLP_JOB_POLL", 1.0, 0.01, 60),

@@ -106,3 +106,21 @@ def test_a_cancelled_job_leaves_the_labels_as_they_were(worker):
     worker.run_job(claimed)
     assert worker.jobs.get(job["id"])["status"] == "cancelled"
     assert worker.store.labels("xor") == {}
+
+
+def test_service_worker_and_cli_agree_on_the_store_folders(monkeypatch):
+    # An empty value (`TINYMLP_MODELS_DIR=` in .env) means the default everywhere.
+    from service.config import Config
+    from trainer.cli import build_parser
+    from trainer.worker import WorkerConfig
+
+    for env in ({}, {"TINYMLP_MODELS_DIR": "", "TINYMLP_STATE_DIR": ""},
+                {"TINYMLP_MODELS_DIR": "/m", "TINYMLP_STATE_DIR": "/s"}):
+        for name in ("TINYMLP_MODELS_DIR", "TINYMLP_STATE_DIR"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        service, worker = Config.from_env(), WorkerConfig.from_env()
+        cli = build_parser().parse_args(["worker"])
+        assert str(service.models_dir) == str(worker.models_dir) == str(cli.models_dir), env
+        assert str(service.state_dir) == str(worker.state_dir) == str(cli.state_dir), env
