@@ -58,6 +58,7 @@ def main(argv=None) -> None:
     ap.add_argument("--calls", type=int, default=5000, help="calls of each form (default 5000)")
     args = ap.parse_args(argv)
 
+    from service import dataplane
     from service.app import create_app
     from service.config import Config
     from service.routes import predict
@@ -68,20 +69,26 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="tinymlp-breakdown-") as tmp:
         store = ModelStore(Path(tmp) / "models")
         pipeline.train_task(get_task("red"), store)
-        app = create_app(Config.from_env({"TINYMLP_MODELS_DIR": str(store.root),
-                                          "TINYMLP_START_RELOADER": "0", "TINYMLP_LOG_LEVEL": "WARNING"}))
+        app = create_app(Config(models_dir=str(store.root), start_reloader=False, log_level="WARNING"))
         logging.getLogger("tinymlp").setLevel(logging.WARNING)
         answer = call(app, "POST", "/predict/red", BODY)
+        model = app.extensions["tinymlp.registry"].get("red")
         with app.test_request_context("/predict/red", method="POST", data=BODY, content_type="application/json"):
-            batch = predict.load_body(predict.REQUEST)
-        model, X = batch["inputs"]
+            body = predict.load_body(predict.REQUEST)
+            X = dataplane.check_rows(model, body["inputs"], max_rows=10_000)
         proba = model.network.predict_proba(X)
 
+        def given_load():
+            stack = ExitStack()
+            stack.enter_context(mock.patch.object(predict, "load_body", lambda schema: body))
+            stack.enter_context(mock.patch.object(dataplane, "check_rows", lambda *a, **k: X))
+            return stack
+
         given = {
-            "load": lambda: mock.patch.object(predict, "load_body", lambda schema: batch),
+            "load": given_load,
             "forward": lambda: mock.patch.object(model.network, "predict_proba", lambda X: proba),
-            "JSON": lambda: mock.patch.object(predict, "predictions_json",
-                                              lambda m, X: (m.network.predict_proba(X), answer)[1]),
+            "JSON": lambda: mock.patch.object(predict, "native_json",
+                                              lambda p: (p.model.network.predict_proba(X), answer)[1]),
         }
         forms = {"full": (), "no load": ("load",), "no forward": ("forward",), "no JSON": ("JSON",),
                  "fixed answer": ("load", "forward", "JSON")}

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks.serve_wrk import post_script, wrk
-from service.process import Gunicorn, TrainerWorker
+from tests.processes import Gunicorn, TrainerWorker
 from trainer import pipeline
 from trainer.store import ModelStore
 from trainer.tasks import get_task

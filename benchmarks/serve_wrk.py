@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from service.process import Gunicorn
+from tests.processes import Gunicorn
 from trainer import pipeline
 from trainer.store import ModelStore
 from trainer.tasks import get_task

@@ -1,27 +1,48 @@
 """gunicorn settings for tinymlp; flags on the command line override them.
 
     gunicorn -c docker/gunicorn.conf.py service.wsgi:app
+
+Every TINYMLP_* setting is checked here, in the master, before any worker boots: a value
+that cannot work is one line on stderr and exit status 1, not a worker crash loop. Sync
+workers are only safe behind a buffering proxy (see the README); ``docker-compose.yml``
+puts nginx in front.
 """
 
+import json
 import os
 import shutil
+import sys
 import tempfile
 
-bind = os.environ.get("TINYMLP_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("TINYMLP_WORKERS", "2"))
+from gunicorn import util
+
+from trainer import settings
+
+try:
+    _settings = settings.check()
+except settings.SettingError as e:
+    sys.exit(f"tinymlp: {e}")
+
+bind = _settings["TINYMLP_BIND"]
+workers = _settings["TINYMLP_WORKERS"]
 worker_class = "sync"
-timeout = int(os.environ.get("TINYMLP_WORKER_TIMEOUT", "30"))
-graceful_timeout = int(os.environ.get("TINYMLP_GRACEFUL_TIMEOUT", "20"))  # SIGTERM lets requests finish
+timeout = _settings["TINYMLP_WORKER_TIMEOUT"]
+graceful_timeout = _settings["TINYMLP_GRACEFUL_TIMEOUT"]  # SIGTERM lets requests finish
 keepalive = 5
 accesslog = None  # the app logs one line per request itself, with its request id
 errorlog = "-"
-loglevel = os.environ.get("TINYMLP_LOG_LEVEL", "info").lower()
+loglevel = _settings["TINYMLP_LOG_LEVEL"].lower()
 preload_app = False  # each worker loads the models and runs its own reloader thread
+# Bounds on what a request line and headers may be; past them gunicorn answers 400 or 414
+# itself (in JSON, below) before the app sees anything.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
 
 # One BLAS thread per worker: the workers are the parallelism. A threaded BLAS in every
-# worker oversubscribes the cores (and its threads spin while waiting): on 2 cores with 2
-# workers, 10,000-row requests went from ~450,000 to ~1,000,000 rows/s with this.
-# Set before any worker imports numpy; a value given in the environment wins.
+# worker oversubscribes the cores and its threads spin while waiting
+# (benchmarks.serve_wrk's 10,000-row figure measures it). Set before any worker imports
+# numpy; a value given in the environment wins.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
@@ -33,7 +54,24 @@ if not _metrics_dir:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 
 
+def _json_error(sock, status_int, reason, mesg):
+    """gunicorn's own answers to requests it cannot parse (400, 414, 431...), in the service's
+    JSON error format instead of HTML."""
+    message = f"{reason}: {mesg}" if mesg else reason
+    if len(message) > 200:
+        message = message[:200] + "..."
+    body = json.dumps({"code": status_int, "message": message, "request_id": None}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+    util.write_nonblock(sock, head + body)
+
+
+util.write_error = _json_error
+
+
 def on_starting(server):
+    for name in settings.unknown():
+        server.log.warning("tinymlp: %s is not a setting tinymlp reads; is it a typo?", name)
     # Samples of a previous run would be added to this one's.
     for name in os.listdir(_metrics_dir):
         path = os.path.join(_metrics_dir, name)

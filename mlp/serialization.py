@@ -96,7 +96,8 @@ def load(path) -> Network:
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as e:
-        raise ModelFileError(f"cannot read model file {os.fspath(path)!r}: {e.strerror}") from None
+        raise ModelFileError(f"cannot read model file {os.fspath(path)!r}: {e.strerror}",
+                             f"it cannot be read ({e.strerror})") from None
     return loads(raw, source=os.fspath(path))
 
 
@@ -104,7 +105,7 @@ def loads(raw: bytes | str, source: str = "model") -> Network:
     try:
         doc = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as e:
-        raise ModelFileError(f"{source}: not valid JSON ({e})") from None
+        raise ModelFileError(f"{source}: not valid JSON ({e})", "it is not valid JSON") from None
     return from_dict(doc, source=source)
 
 
@@ -116,7 +117,7 @@ def from_dict(doc, source: str = "model") -> Network:
     try:
         return _from_dict(doc)
     except ModelFileError as e:
-        raise ModelFileError(f"{source}: {e}") from None
+        raise ModelFileError(f"{source}: {e}", e.summary) from None
     except (MLPError, TypeError, ValueError, KeyError) as e:
         raise ModelFileError(f"{source}: {e}") from None
 
@@ -127,7 +128,8 @@ def _from_dict(doc) -> Network:
     if doc.get("format") != FORMAT:
         raise ModelFileError(
             f"format is {doc.get('format')!r}, expected {FORMAT!r} "
-            "(files of the original project are imported with `python -m trainer import-legacy`)"
+            "(files of the original project are imported with `python -m trainer import-legacy`)",
+            f"it is not a {FORMAT} file",
         )
     if doc.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(
@@ -138,7 +140,8 @@ def _from_dict(doc) -> Network:
         raise ModelFileError(f"missing keys {missing}")
     expected = checksum(doc)
     if doc["checksum"] != expected:
-        raise ModelFileError("checksum mismatch: the file was changed or damaged after it was written")
+        message = "checksum mismatch: the file was changed or damaged after it was written"
+        raise ModelFileError(message, message)
     dtype = doc["dtype"]
     if dtype not in DTYPES:
         raise ModelFileError(f"dtype must be one of {DTYPES}, got {dtype!r}")

@@ -33,9 +33,6 @@ class History:
     stopped_early: bool = False
     seconds: float = 0.0
 
-    def column(self, key: str) -> list:
-        return [r.get(key) for r in self.records]
-
 
 def _metric(network: Network, out: np.ndarray, target: np.ndarray) -> float:
     """Accuracy for classifiers, RMSE for regressors."""

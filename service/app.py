@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
-from flask import Flask, request, send_from_directory
+from flask import Flask, jsonify, request, send_from_directory
 from flask_smorest import Api
+from werkzeug.routing import BaseConverter
 
-from service import errors, metrics, requestlog, schemas
+from service import metrics, requestlog
 from service.config import Config
+from service.errors import UnsupportedMediaType
 from service.jsonio import OrjsonProvider
+from service.openapi import Document
 from service.registry import Registry
-from service.routes import health, models, predict, train, ui, v2
+from service.routes import errors, health, models, predict, train, ui, v2
+from service.schemas.common import ErrorBody, Timestamp
+from trainer.store import ModelStore
 
 DOCS_ASSETS = "/docs/assets/"
 
 
+class ModelName(BaseConverter):
+    """A model's name in a URL beside fixed words: /train/<model:name> never takes /train/jobs."""
+
+    regex = r"(?!jobs(?![a-z0-9_-]))[a-z0-9][a-z0-9_-]{0,63}"
+
+
 class TinyApi(Api):
-    ERROR_SCHEMA = schemas.ErrorBody  # the "default" response of every operation is our error body
+    ERROR_SCHEMA = ErrorBody  # the "default" response of every operation is our error body
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -23,23 +34,24 @@ def create_app(config: Config | None = None) -> Flask:
     requestlog.setup_logging(config.log_format, config.log_level)
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
+    app.url_map.converters["model"] = ModelName
     app.config.update(
         TINYMLP=config,
         MAX_CONTENT_LENGTH=config.max_body_bytes,
         API_TITLE="tinymlp",
         API_VERSION="0.1.0",
-        OPENAPI_VERSION="3.0.3",
+        OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,  # served below from the swagger-ui-bundle package
     )
     api = TinyApi(app, spec_kwargs={"info": {"description": "Small numpy neural networks over HTTP."}})
+    api.register_field(Timestamp, "string", "date-time")
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer",
                                                        "description": "the value of TINYMLP_TRAIN_TOKEN"})
     for bp in (predict.blp, train.blp, models.blp, health.blp, v2.blp):
         api.register_blueprint(bp)
-
     app.register_blueprint(ui.blp)  # the web pages: not API, so not in the OpenAPI document
 
     from swagger_ui_bundle import swagger_ui_path
@@ -52,18 +64,24 @@ def create_app(config: Config | None = None) -> Flask:
 
     @app.before_request
     def _require_json():
-        if request.method == "POST" and not request.path.startswith("/v2") and not request.is_json:
-            raise errors.APIError(415, "Send a JSON body with the header Content-Type: application/json.")
+        if (request.method == "POST" and not request.is_json and request.url_rule is not None
+                and request.blueprint != "v2"):
+            raise UnsupportedMediaType("Send a JSON body with the header Content-Type: application/json.")
 
     errors.register(app)
 
     registry = Registry(
-        config.models_dir,
+        ModelStore(config.models_dir, max_model_bytes=config.max_model_bytes),
+        keep_loaded=config.keep_loaded,
         on_load_failure=lambda name, v: metrics.LOAD_FAILURES.labels(name).inc(),
-        on_served=lambda name, v: metrics.SERVED.labels(name).set(v),
+        on_change=metrics.observe_snapshot,
     )
     registry.refresh()
     if config.start_reloader:
         registry.start(config.reload_interval)
     app.extensions["tinymlp.registry"] = registry
+
+    # The document flask-smorest wrote, with each served model under its own paths.
+    document = Document(api.spec.to_dict(), config.max_rows)
+    app.view_functions["api-docs.openapi_json"] = lambda: jsonify(document.for_snapshot(registry.snapshot))
     return app

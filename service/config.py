@@ -1,55 +1,56 @@
-"""Service configuration: every TINYMLP_* variable read in one place, checked at start.
-
-A value that cannot work stops the service with a message naming the variable.
-"""
+"""The service's configuration: its TINYMLP_* settings (read through ``trainer.settings``),
+checked at start. A value that cannot work stops the service with a message naming the
+variable. Tests build a ``Config`` directly, pointing at a temporary folder."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, fields
+import dataclasses
+from dataclasses import dataclass
 
-from trainer.env import EnvError
-from trainer.env import choice as _choice
-from trainer.env import models_dir as env_models_dir
-from trainer.env import number as _number
-from trainer.env import state_dir as env_state_dir
-
-ConfigError = EnvError
+from trainer import settings
 
 
 @dataclass(frozen=True)
 class Config:
     models_dir: str = "models"
     state_dir: str = "state"
+    database_url: str | None = None  # jobs in PostgreSQL; None: SQLite under state_dir
     train_token: str | None = None
     log_format: str = "text"
     log_level: str = "INFO"
     reload_interval: float = 1.0  # seconds between store scans in each worker
+    keep_loaded: int = 3  # latest versions kept loaded besides the served and labelled ones
+    max_model_bytes: int = 64 * 1024 * 1024
     max_body_bytes: int = 2 * 1024 * 1024
     max_rows: int = 10_000
     max_queued_jobs: int = 32
     job_stale_after: float = 30.0  # a running job silent this long is failed (its worker died)
     start_reloader: bool = True  # tests that drive reloads by hand turn it off
 
+    def __post_init__(self):
+        if self.train_token is not None:
+            settings.read("TINYMLP_TRAIN_TOKEN", {"TINYMLP_TRAIN_TOKEN": self.train_token})
+
     @classmethod
     def from_env(cls, env=None) -> Config:
-        env = os.environ if env is None else env
+        def read(name):
+            return settings.read(name, env)
+
         return cls(
-            models_dir=env_models_dir(env),
-            state_dir=env_state_dir(env),
-            train_token=env.get("TINYMLP_TRAIN_TOKEN") or None,
-            log_format=_choice(env, "TINYMLP_LOG_FORMAT", "text", ("text", "json")),
-            log_level=_choice(env, "TINYMLP_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
-            reload_interval=_number(env, "TINYMLP_RELOAD_INTERVAL", 1.0, 0.05, 3600, float),
-            max_body_bytes=_number(env, "TINYMLP_MAX_BODY_BYTES", 2 * 1024 * 1024, 1024, 1 << 30, int),
-            max_rows=_number(env, "TINYMLP_MAX_ROWS", 10_000, 1, 10_000_000, int),
-            max_queued_jobs=_number(env, "TINYMLP_MAX_QUEUED_JOBS", 32, 1, 100_000, int),
-            job_stale_after=_number(env, "TINYMLP_JOB_STALE_AFTER", 30.0, 0.5, 3600, float),
+            models_dir=read("TINYMLP_MODELS_DIR"),
+            state_dir=read("TINYMLP_STATE_DIR"),
+            database_url=read("TINYMLP_DATABASE_URL"),
+            train_token=read("TINYMLP_TRAIN_TOKEN"),
+            log_format=read("TINYMLP_LOG_FORMAT"),
+            log_level=read("TINYMLP_LOG_LEVEL"),
+            reload_interval=read("TINYMLP_RELOAD_INTERVAL"),
+            keep_loaded=read("TINYMLP_KEEP_LOADED"),
+            max_model_bytes=read("TINYMLP_MAX_MODEL_BYTES"),
+            max_body_bytes=read("TINYMLP_MAX_BODY_BYTES"),
+            max_rows=read("TINYMLP_MAX_ROWS"),
+            max_queued_jobs=read("TINYMLP_MAX_QUEUED_JOBS"),
+            job_stale_after=read("TINYMLP_JOB_STALE_AFTER"),
         )
 
     def replace(self, **changes) -> Config:
-        known = {f.name for f in fields(self)}
-        unknown = set(changes) - known
-        if unknown:
-            raise ConfigError(f"unknown config keys {sorted(unknown)}")
-        return Config(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **changes})
+        return dataclasses.replace(self, **changes)

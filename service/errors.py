@@ -1,97 +1,103 @@
-"""One error format for everything, uncaught exceptions included.
+"""The service's domain errors: each carries its HTTP status, a message a person can act on,
+and any headers the answer needs (``Retry-After``, ``Allow``, ``WWW-Authenticate``).
 
-Native endpoints answer ``{"code", "message", "errors"?, "request_id"}``; the V2
-protocol's endpoints answer ``{"error": "..."}`` as that protocol says.
+The registry, the data plane and the views raise these; ``service.routes.errors`` maps them
+to HTTP once: the native JSON error, or the V2 protocol's ``{"error": ...}``.
 """
 
 from __future__ import annotations
 
-import logging
-
-from flask import Flask, g, jsonify, request
-from werkzeug.exceptions import HTTPException
-
-log = logging.getLogger("tinymlp.errors")
-
-MESSAGES = {
-    400: "The request is malformed.",
-    404: "Nothing is at this address; see /docs for the API.",
-    405: "This method is not allowed here; see /docs for the API.",
-    413: "The body is too large; send fewer rows per request.",
-    415: "Send JSON with the header Content-Type: application/json.",
-    422: "The request's values are invalid.",
-    500: "Internal error; the request id in this answer identifies it in the logs.",
-}
+ECHO_LIMIT = 64  # characters of a client's own text an error message repeats back
 
 
-class APIError(Exception):
-    """An error a view raises on purpose, with the status and message to answer."""
+def shown(text) -> str:
+    """A client-supplied name as an error message quotes it: repr'd and capped."""
+    text = str(text)
+    return repr(text) if len(text) <= ECHO_LIMIT else repr(text[:ECHO_LIMIT]) + f"... ({len(text)} characters)"
 
-    def __init__(self, status: int, message: str, errors=None):
+
+class ServiceError(Exception):
+    status = 500
+
+    def __init__(self, message: str, *, errors: list[dict] | None = None, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status, self.message, self.errors = status, message, errors
+        self.message = message
+        self.errors = errors
+        self.headers = headers or {}
 
 
-def error_response(status: int, message: str, errors=None):
-    if request.path.startswith("/v2"):
-        resp = jsonify({"error": message})
-    else:
-        body = {"code": status, "message": message}
-        if errors is not None:
-            body["errors"] = errors
-        body["request_id"] = getattr(g, "request_id", None)
-        resp = jsonify(body)
-    resp.status_code = status
-    return resp
+class MalformedRequest(ServiceError):
+    status = 400
 
 
-def _flatten_marshmallow(messages) -> list[dict]:
-    out = []
+class Unauthorized(ServiceError):
+    status = 401
 
-    def walk(node, path):
-        if isinstance(node, dict):
-            for k, v in node.items():
-                walk(v, [*path, k])
-        elif isinstance(node, list) and all(isinstance(x, str) for x in node):
-            for msg in node:
-                out.append({"field": ".".join(map(str, path)) or None, "message": msg})
-        else:
-            out.append({"field": ".".join(map(str, path)) or None, "message": str(node)})
-
-    walk(messages, [])
-    return out
+    def __init__(self, message: str):
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="tinymlp"'})
 
 
-def invalid(messages, status: int = 422) -> APIError:
-    """A marshmallow ``ValidationError.messages`` as an APIError naming the first fault."""
-    body_errors = _flatten_marshmallow(messages)
-    first = body_errors[0]
-    where = f"{first['field']}: " if first.get("field") else ""
-    return APIError(status, f"{where}{first['message']}", body_errors)
+class TrainingOff(ServiceError):
+    status = 403
 
 
-def register(app: Flask) -> None:
-    @app.errorhandler(APIError)
-    def _api_error(e: APIError):
-        return error_response(e.status, e.message, e.errors)
+class NotFound(ServiceError):
+    status = 404
 
-    @app.errorhandler(HTTPException)
-    def _http_error(e: HTTPException):
-        status = e.code or 500
-        data = getattr(e, "data", None) or {}
-        messages = data.get("messages")  # webargs / flask-smorest validation
-        if messages and status == 400:
-            return error_response(400, "The body is not valid JSON; check its syntax.")
-        if messages:
-            e = invalid(messages.get("json", messages), status)
-            return error_response(e.status, e.message, e.errors)
-        message = MESSAGES.get(status, e.description or e.name)
-        if status == 413:
-            limit = app.config.get("MAX_CONTENT_LENGTH")
-            message = f"The body is larger than {limit} bytes; send fewer rows per request."
-        return error_response(status, message)
 
-    @app.errorhandler(Exception)
-    def _unexpected(e: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, MESSAGES[500])
+class ModelNotFound(NotFound):
+    pass
+
+
+class VersionNotFound(NotFound):
+    pass
+
+
+class LabelNotFound(NotFound):
+    pass
+
+
+class JobNotFound(NotFound):
+    pass
+
+
+class MethodNotAllowed(ServiceError):
+    status = 405
+
+    def __init__(self, message: str, allowed: list[str]):
+        super().__init__(message, headers={"Allow": ", ".join(allowed)})
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class TooLarge(ServiceError):
+    status = 413
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+
+
+class InvalidInput(ServiceError):
+    status = 422
+
+
+class Busy(ServiceError):
+    status = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+class NotImplementedHere(ServiceError):
+    status = 501
+
+
+class Unavailable(ServiceError):
+    status = 503
+
+
+class NotServable(Unavailable):
+    """A model that exists but has no version this process can serve (see the message)."""

@@ -31,6 +31,10 @@ LOAD_FAILURES = Counter("tinymlp_model_load_failures_total", "Model files that f
                         ["model"])
 SERVED = Gauge("tinymlp_served_version", "The version each model serves by default", ["model"],
                multiprocess_mode="livemostrecent")
+LABEL_ERROR = Gauge("tinymlp_model_label_error", "1 while a model's labels.json is unreadable or its default "
+                    "label names a missing or broken version", ["model"], multiprocess_mode="livemax")
+SERVABLE = Gauge("tinymlp_model_servable", "1 while a model has a version this process can serve", ["model"],
+                 multiprocess_mode="livemin")
 
 
 _ROWS_BY_VERSION: dict[tuple[str, int], Counter] = {}
@@ -43,6 +47,15 @@ def count_rows(name: str, version: int, n: int) -> None:
     if child is None:
         child = _ROWS_BY_VERSION.setdefault((name, version), ROWS.labels(name, str(version)))
     child.inc(n)
+
+
+def observe_snapshot(snapshot) -> None:
+    """The registry's new view of the store, as gauges."""
+    for name, entry in snapshot.models.items():
+        if entry.served is not None:
+            SERVED.labels(name).set(entry.served)
+        LABEL_ERROR.labels(name).set(1 if entry.label_error else 0)
+        SERVABLE.labels(name).set(1 if entry.served is not None else 0)
 
 
 def render() -> tuple[bytes, str]:

@@ -1,11 +1,21 @@
-"""The model registry: every model of the store, loaded, and kept current without restarts.
+"""The model registry: ``get(name, version=None, label=None) -> Model``, or a domain error.
 
-Each worker holds an immutable ``Snapshot`` and swaps in a new one when a scan of
-the store finds a change (a new version, a removed one, a label change). Versions
-are immutable, so only new files are read; a file that fails its checks is logged,
-listed under ``failures`` and never displaces a good version. Requests read the
-current snapshot reference without locks: a new version is fully loaded before
-the old one is dropped.
+Each worker holds an immutable ``Snapshot`` of the store and swaps in a new one when a scan
+finds a change (a version added or removed, a label moved, a file rewritten in place).
+Requests read the current snapshot without locks; a new version is loaded before it is
+served.
+
+Which versions are loaded follows a policy (TF Serving's ``model_version_policy``): the
+served version, every labelled version and the newest ``keep_loaded``. Any other version
+still answers when asked for by number: it is read on demand into a small LRU. So the
+cost of a model does not grow with every training job.
+
+The served version is the store's rule (``trainer.store.serve_rule``) applied to what
+loads here. One exception, so that a bad label change does not take a model down: when
+``default`` names a missing or broken version, the error is reported (``label_error``, a
+log line, a metric) and the version served before keeps serving; a process that served
+nothing before answers 503 for that model, saying why. A file that fails its checks is
+remembered by inode, size and modification time and not read again until it changes.
 """
 
 from __future__ import annotations
@@ -13,152 +23,263 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import mlp
-from trainer.store import LABELS_FILE, NAME_RE, VERSION_RE, ModelStore, StoreError
+from service.errors import LabelNotFound, ModelNotFound, NotServable, VersionNotFound, shown
+from trainer.records import ModelVersion
+from trainer.store import (
+    LABELS_FILE,
+    FileRefused,
+    Listing,
+    ModelStore,
+    NoServableVersion,
+    NotFound,
+    Stamp,
+    StoreError,
+    _some,
+    serve_rule,
+)
 
 log = logging.getLogger("tinymlp.registry")
 
-
-@dataclass(frozen=True)
-class Model:
-    """One loaded version."""
-
-    name: str
-    version: int
-    network: mlp.Network
-    loaded_at: float
-
-    @property
-    def spec(self) -> mlp.InputSpec:
-        return self.network.input_spec
-
-    @property
-    def labels(self) -> list[str] | None:
-        return self.network.labels
+Model = ModelVersion  # what ``get`` answers: a version's metadata and its network
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    name: str
-    versions: dict[int, Model]
-    labels: dict[str, int]
-    failures: dict[int, str]
-    served: int | None
-    label_error: str | None = None
+    """One model as this process sees it."""
 
-    def resolve(self, version: int | None = None, label: str | None = None) -> Model | None:
-        if label is not None:
-            version = self.labels.get(label)
-            if version is None:
-                return None
-        if version is None:
-            version = self.served
-        return self.versions.get(version)
+    name: str
+    versions: tuple[int, ...]  # every version file present, ascending
+    loaded: Mapping[int, Model]  # the versions the policy keeps loaded
+    labels: Mapping[str, int]
+    failures: Mapping[int, str]  # version -> why it was refused (nothing quoted from the file)
+    served: int | None
+    label_error: str | None = None  # labels.json unreadable, or default names a missing or broken version
+    unservable: str | None = None  # why nothing is served, when ``served`` is None
+    stamps: Mapping[str, Stamp | None] = field(default_factory=dict)  # what the next scan compares
+
+    @property
+    def served_model(self) -> Model | None:
+        return self.loaded.get(self.served) if self.served is not None else None
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    models: dict[str, ModelEntry] = field(default_factory=dict)
+    models: Mapping[str, ModelEntry] = field(default_factory=dict)
     loaded: bool = False
     store_error: str | None = None
-    scanned_at: float = 0.0
 
     @property
     def ready(self) -> bool:
-        return (self.loaded and self.store_error is None and bool(self.models)
-                and all(e.served is not None for e in self.models.values()))
+        """Scanned, readable, and at least one model can be served; a broken model is itself
+        not ready but does not take the others out of rotation."""
+        return (self.loaded and self.store_error is None
+                and any(e.served is not None for e in self.models.values()))
 
-
-def _signature(folder: str) -> tuple:
-    """What changes when a version or labels.json is added, removed or replaced."""
-    sig = []
-    with os.scandir(folder) as it:
-        for e in it:
-            if e.name == LABELS_FILE or VERSION_RE.match(e.name):
-                st = e.stat()
-                sig.append((e.name, st.st_mtime_ns, st.st_size, st.st_ino))
-    return tuple(sorted(sig))
+    @property
+    def failures(self) -> dict[str, str]:
+        """The models that cannot be served, and why."""
+        return {n: e.unservable or "no servable version" for n, e in self.models.items() if e.served is None}
 
 
 class Registry:
-    def __init__(self, models_dir: str, on_load_failure=None, on_served=None):
-        self.store = ModelStore(models_dir)
+    def __init__(self, store: ModelStore, *, keep_loaded: int = 3, on_demand: int = 8,
+                 on_load_failure: Callable[[str, int], None] | None = None,
+                 on_change: Callable[[Snapshot], None] | None = None):
+        self.store = store
+        self.keep_loaded = keep_loaded
         self.snapshot = Snapshot()
-        self._signatures: dict[str, tuple] = {}
+        self._rejected: dict[tuple[str, int], tuple[Stamp, str]] = {}
+        self._lru: OrderedDict[tuple[str, int], tuple[Stamp, Model]] = OrderedDict()
+        self._lru_size = on_demand
+        self._lru_lock = threading.Lock()
         self._lock = threading.Lock()  # one scan at a time; readers never take it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._on_load_failure = on_load_failure or (lambda name, version: None)
-        self._on_served = on_served or (lambda name, version: None)
+        self._on_change = on_change or (lambda snapshot: None)
+
+    # -- answering --------------------------------------------------------------------
+
+    def entry(self, name: str) -> ModelEntry:
+        found = self.snapshot.models.get(name)
+        if found is None:
+            known = ", ".join(sorted(self.snapshot.models)) or "none loaded"
+            raise ModelNotFound(f"No model named {shown(name)}; models: {known}.")
+        return found
+
+    def get(self, name: str, version: int | None = None, label: str | None = None) -> Model:
+        """The served version, a version by number, or the version a label names."""
+        entry = self.entry(name)
+        if label is not None:
+            if label not in entry.labels:
+                raise LabelNotFound(f"Model {name!r} has no label {shown(label)}; "
+                                    f"labels: {sorted(entry.labels) or 'none'}.")
+            version = entry.labels[label]
+        if version is None:
+            model = entry.served_model
+            if model is None:
+                raise NotServable(f"Model {name!r} cannot be served: {entry.unservable}.")
+            return model
+        model = entry.loaded.get(version)
+        if model is not None:
+            return model
+        if version not in entry.versions:
+            raise VersionNotFound(f"Model {name!r} has no version {version}; versions: {_some(list(entry.versions))}.")
+        model, why = self._on_demand(name, version)
+        if model is None:
+            raise VersionNotFound(f"Model {name!r} has no servable version {version} (it failed its checks: {why}).")
+        return model
+
+    def failures(self, name: str) -> dict[int, str]:
+        """Every refused version of a model this process knows of (scans and on-demand reads)."""
+        entry = self.entry(name)
+        found = dict(entry.failures)
+        for (n, v), (_, why) in list(self._rejected.items()):
+            if n == name and v in entry.versions:
+                found.setdefault(v, why)
+        return dict(sorted(found.items()))
+
+    def _on_demand(self, name: str, version: int) -> tuple[Model | None, str | None]:
+        """A version outside the policy, read when asked for and kept in a small LRU."""
+        stamp = self.store.stamp(name, version)
+        key = (name, version)
+        with self._lru_lock:
+            hit = self._lru.get(key)
+            if hit is not None and hit[0] == stamp:
+                self._lru.move_to_end(key)
+                return hit[1], None
+        model, why = self._load(name, version, stamp)
+        if model is not None:
+            with self._lru_lock:
+                self._lru[key] = (stamp, model)
+                self._lru.move_to_end(key)
+                while len(self._lru) > self._lru_size:
+                    self._lru.popitem(last=False)
+        return model, why
+
+    def _load(self, name: str, version: int, stamp: Stamp | None) -> tuple[Model | None, str | None]:
+        """Read one version, unless it was refused before and has not changed since."""
+        key = (name, version)
+        known = self._rejected.get(key)
+        if known is not None and known[0] == stamp:
+            return None, known[1]
+        try:
+            model = self.store.open(name, version)
+        except (mlp.ModelFileError, StoreError, OSError) as e:
+            why = getattr(e, "summary", None) or getattr(e, "strerror", None) or "it cannot be read"
+            self._rejected[key] = (stamp, why)
+            log.error("model %s version %s refused: %s", name, version, e)
+            self._on_load_failure(name, version)
+            return None, why
+        self._rejected.pop(key, None)
+        log.info("loaded model %s version %s", name, version)
+        return model, None
 
     # -- scanning -----------------------------------------------------------------------
 
     def refresh(self) -> Snapshot:
-        """Scan the store and swap in a new snapshot if anything changed."""
+        """Scan the store; swap in a new snapshot if anything changed."""
         with self._lock:
             old = self.snapshot
-            root = str(self.store.root)
+            root = self.store.root
             try:
-                names = sorted(n for n in os.listdir(root) if NAME_RE.match(n)
-                               and os.path.isdir(os.path.join(root, n)))
+                names = self.store.names()
+                os.stat(root)
             except OSError as e:
-                snap = Snapshot(old.models, True, f"cannot read the model store {root}: {e.strerror}",
-                                time.time())
-                self.snapshot = snap
-                return snap
+                self.snapshot = Snapshot(old.models, True, f"cannot read the model store {root}: {e.strerror}")
+                return self.snapshot
             models, changed = {}, old.store_error is not None or not old.loaded
             for name in names:
-                try:
-                    sig = _signature(os.path.join(root, name))
-                except OSError:
-                    continue
                 prev = old.models.get(name)
-                if prev is not None and self._signatures.get(name) == sig:
+                if prev is not None and self._unchanged(prev):
                     models[name] = prev
                     continue
-                changed = True
-                entry = self._load_entry(name, prev)
-                self._signatures[name] = sig
-                if entry.versions or entry.failures:
+                try:
+                    entry = self._scan(name, prev)
+                except FileNotFoundError:
+                    continue  # removed meanwhile
+                except (OSError, StoreError) as e:
+                    why = getattr(e, "summary", None) or getattr(e, "strerror", None) or str(e)
+                    entry = ModelEntry(name, (), {}, {}, {}, None, None, why)
+                if entry != prev:
+                    changed = True
+                if entry.versions or entry.unservable:
                     models[name] = entry
             if set(models) != set(old.models):
                 changed = True
-            for gone in set(self._signatures) - set(names):
-                del self._signatures[gone]
             if changed:
-                self.snapshot = Snapshot(models, True, None, time.time())
-                for entry in models.values():
-                    if entry.served is not None:
-                        self._on_served(entry.name, entry.served)
+                self.snapshot = Snapshot(models, True, None)
+                self._on_change(self.snapshot)
             return self.snapshot
 
-    def _load_entry(self, name: str, prev: ModelEntry | None) -> ModelEntry:
-        versions, failures = {}, {}
-        for v in self.store.versions(name):
-            if prev is not None and v in prev.versions:
-                versions[v] = prev.versions[v]  # immutable: no need to read it again
-                continue
+    def _unchanged(self, entry: ModelEntry) -> bool:
+        """Whether anything that matters changed since ``entry`` was scanned: a file added,
+        removed or renamed changes the folder; a rewrite in place changes the file."""
+        folder = self.store.folder(entry.name)
+        if _stat(folder) != entry.stamps.get(".") or _stat(folder / LABELS_FILE) != entry.stamps.get("labels"):
+            return False
+        return all(_stat(folder / f"{v}.json") == entry.stamps.get(str(v)) for v in entry.loaded)
+
+    def _scan(self, name: str, prev: ModelEntry | None) -> ModelEntry:
+        listing: Listing = self.store.listing(name)
+        versions = sorted(listing.versions)
+        labels, label_error = listing.labels, listing.labels_error
+        if label_error is not None:
+            log.error("model %s: %s", name, label_error)
+            labels = dict(prev.labels) if prev else {}
+        loaded: dict[int, Model] = {}
+
+        def servable(v: int) -> bool:
+            if v in loaded:
+                return True
+            stamp = listing.versions.get(v)
+            if prev is not None and v in prev.loaded and prev.stamps.get(str(v)) == stamp:
+                loaded[v] = prev.loaded[v]  # immutable, and unchanged on disk: no need to read it again
+                return True
+            with self._lru_lock:
+                hit = self._lru.get((name, v))
+            if hit is not None and hit[0] == stamp:
+                loaded[v] = hit[1]
+                return True
+            model, _ = self._load(name, v, stamp)
+            if model is not None:
+                loaded[v] = model
+            return model is not None
+
+        served, unservable = None, None
+        if label_error is not None and prev is None:
+            # Which version is default is unknown: serving the newest could serve one never meant to be.
+            unservable = f"{label_error}; until it is fixed nothing is served"
+        else:
             try:
-                net = self.store.load(name, v)
-            except (mlp.MLPError, StoreError, OSError) as e:
-                failures[v] = str(e)
-                log.error("model %s version %s skipped: %s", name, v, e)
-                self._on_load_failure(name, v)
-                continue
-            versions[v] = Model(name, v, net, time.time())
-            log.info("loaded model %s version %s", name, v)
-        label_error = None
-        try:
-            labels = self.store.labels(name)
-        except StoreError as e:
-            labels, label_error = (prev.labels if prev else {}), str(e)
-            log.error("model %s: %s", name, e)
-        default = labels.get("default")
-        served = default if default in versions else (max(versions) if versions else None)
-        return ModelEntry(name, versions, labels, failures, served, label_error)
+                served = serve_rule(name, versions, labels, servable)
+            except (NoServableVersion, NotFound) as e:
+                unservable = str(e).removeprefix(f"model {name!r}: ")
+                if "default" in labels:
+                    label_error = unservable
+                    log.error("model %s: %s", name, unservable)
+                    # Keep serving what was served before, if it still loads: a bad label change
+                    # is reported, not obeyed by falling back to whatever is newest.
+                    before = prev.served if prev is not None else None
+                    if before is not None and before != labels["default"] and before in listing.versions \
+                            and servable(before):
+                        served, unservable = before, None
+                        log.warning("model %s: still serving version %s", name, served)
+        newest = versions[len(versions) - self.keep_loaded:] if self.keep_loaded else []
+        for v in {*newest, *labels.values()}:
+            if v in listing.versions:
+                servable(v)
+        failures = {v: why for (n, v), (stamp, why) in list(self._rejected.items())
+                    if n == name and listing.versions.get(v) == stamp}
+        stamps = {".": listing.folder, "labels": listing.labels_stamp,
+                  **{str(v): listing.versions[v] for v in loaded}}
+        return ModelEntry(name, tuple(versions), loaded, labels, dict(sorted(failures.items())), served,
+                          label_error, unservable, stamps)
 
     # -- the background reloader ----------------------------------------------------------
 
@@ -180,3 +301,13 @@ class Registry:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def _stat(path) -> Stamp | None:
+    try:
+        return Stamp.of(os.stat(path))
+    except OSError:
+        return None
+
+
+__all__ = ["FileRefused", "Model", "ModelEntry", "Registry", "Snapshot"]

@@ -3,7 +3,9 @@
 Per-element marshmallow validation costs microseconds a number and becomes the
 bottleneck for large batches; here the row shapes and element types are checked
 with C-speed builtins and the values with numpy, and the first offending cells
-are reported with their row, column and feature name.
+are reported with their row, column and feature name. A JSON number with no
+fraction (``255.0``) is a whole number, whatever its spelling: an integer feature
+takes it, on every endpoint alike.
 """
 
 from __future__ import annotations
@@ -52,10 +54,10 @@ def to_matrix(rows, spec: InputSpec, max_rows: int, field: str = "inputs",
             "send the rest in further requests",
             [{"field": field, "message": f"{len(rows)} rows > {max_rows}"}], status=413)
     kinds = set(map(type, rows))
-    if kinds == {dict}:
+    if kinds == {dict} or kinds == {list, dict}:
         rows = _objects_to_lists(rows, spec, field)
     elif kinds != {list}:
-        bad = next(i for i, r in enumerate(rows) if not isinstance(r, list))
+        bad = next(i for i, r in enumerate(rows) if type(r) not in (list, dict))
         raise InputError(
             f"each row must be a list of {k} numbers or an object keyed by feature name "
             f"({', '.join(spec.features)}); row {bad} is {type(rows[bad]).__name__}",
@@ -74,17 +76,21 @@ def to_matrix(rows, spec: InputSpec, max_rows: int, field: str = "inputs",
         raise InputError(f"each row must have {k} values ({', '.join(spec.features)}); "
                          f"row {wrong[0]} has {lengths[wrong[0]]}", errs)
     flat = list(itertools.chain.from_iterable(rows))
-    allowed = {int} if spec.dtype == "int" else {int, float}
     types = set(map(type, flat))
-    if not types <= allowed:
-        _raise_type_error(flat, allowed, spec, k, field)
+    if not types <= NUMBERS:
+        _raise_type_error(flat, spec, k, field)
     try:
         X = np.array(flat, dtype=np.float64).reshape(len(rows), k)
     except OverflowError:
         X = np.array([float(v) if abs(v) < 1e308 else math.inf for v in flat]).reshape(len(rows), k)
+    if spec.dtype == "int" and float in types:
+        _check_whole(X, spec, field)
     if not _within_bounds(X, spec):
         _raise_bounds_error(X, spec, field)
     return X
+
+
+NUMBERS = {int, float}
 
 
 def _typed_by_numpy(rows: list, spec: InputSpec) -> np.ndarray | None:
@@ -95,42 +101,52 @@ def _typed_by_numpy(rows: list, spec: InputSpec) -> np.ndarray | None:
         A = np.array(rows)
     except (ValueError, OverflowError):
         return None
-    kinds = "i" if spec.dtype == "int" else "if"
-    if A.ndim != 2 or A.shape[1] != spec.n_features or A.dtype.kind not in kinds:
+    if A.ndim != 2 or A.shape[1] != spec.n_features or A.dtype.kind not in "if":
         return None
+    if A.dtype.kind == "f" and spec.dtype == "int" and not np.array_equal(A, np.trunc(A)):
+        return None  # a fraction (or a NaN/inf): the exact checks name it
     return A.astype(np.float64)
 
 
 def _objects_to_lists(rows, spec, field):
+    """Rows keyed by feature name (some, or all) as lists in feature order."""
     features = spec.features
     known = set(features)
     for i, r in enumerate(rows):
-        if r.keys() != known:
+        if type(r) is dict and r.keys() != known:
             unknown = sorted(set(r) - known)
             missing = [f for f in features if f not in r]
             what = (f"unknown field(s) {unknown}" if unknown else "") + (
                 ("; " if unknown else "") + f"missing {missing}" if missing else "")
             raise InputError(f"row {i}: {what}; the features are {', '.join(features)}",
                              [_cell(i, None, spec, what, field)])
-    return [[r[f] for f in features] for r in rows]
+    return [[r[f] for f in features] if type(r) is dict else r for r in rows]
 
 
-def _raise_type_error(flat, allowed, spec, k, field):
+def _raise_type_error(flat, spec, k, field):
     errs = []
     for idx, v in enumerate(flat):
-        if type(v) not in allowed:
+        if type(v) not in NUMBERS:
             row, col = divmod(idx, k)
-            lo, hi = spec.low[col], spec.high[col]
-            if type(v) is float and spec.dtype == "int" and v.is_integer() and not lo <= v <= hi:
-                # JSON integers past 64 bits arrive as floats: out of range is the real fault
-                msg = f"{v:g} is outside {_num(lo, spec)}..{_num(hi, spec)}"
-            elif type(v) is float and spec.dtype == "int":
-                msg = f"{v!r} is not a whole number; {spec.features[col]} takes integers"
-            else:
-                msg = f"{v!r} is a {type(v).__name__}, expected a number"
-            errs.append(_cell(row, col, spec, msg, field))
+            shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:40] + "..."
+            errs.append(_cell(row, col, spec, f"{shown} is a {type(v).__name__}, expected a number", field))
             if len(errs) >= MAX_REPORTED:
                 break
+    _raise(errs)
+
+
+def _check_whole(X, spec, field):
+    """Integer features take whole numbers; 255.0 is one, 255.5 is not."""
+    finite = np.isfinite(X)
+    bad = finite & (np.trunc(np.where(finite, X, 0)) != X)
+    if bad.any():
+        errs = [_cell(int(r), int(c), spec,
+                      f"{float(X[r, c])!r} is not a whole number; {spec.features[c]} takes integers", field)
+                for r, c in np.argwhere(bad)[:MAX_REPORTED]]
+        _raise(errs)
+
+
+def _raise(errs):
     first = errs[0]
     raise InputError(f"row {first['row']}, column {first['column']} ({first['feature']}): {first['message']}",
                      errs)
@@ -160,9 +176,7 @@ def _raise_bounds_error(X, spec, field):
         msg = (f"{shown} is outside {_num(lo, spec)}..{_num(hi, spec)}" if math.isfinite(v)
                else f"{v} is not a finite number")
         errs.append(_cell(int(row), int(col), spec, msg, field))
-    first = errs[0]
-    raise InputError(f"row {first['row']}, column {first['column']} ({first['feature']}): {first['message']}",
-                     errs)
+    _raise(errs)
 
 
 def _num(v, spec):

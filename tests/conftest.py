@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -44,3 +45,30 @@ def seeded_store_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("seeded") / "models"
     build_store(root)
     return root
+
+
+class _Tables:
+    """Opens job tables on one backend; ``factory`` (picklable) opens one more, in another process."""
+
+    def __init__(self, factory):
+        self.factory = factory
+        self.opened = []
+
+    def __call__(self, **options):
+        table = self.factory(**options)
+        self.opened.append(table)
+        return table
+
+    def close(self):
+        for table in self.opened:
+            table.close()
+
+
+@pytest.fixture(params=["sqlite"])
+def job_table(request, tmp_path):
+    """The job table on each backend, empty: ``job_table(max_queued=5)`` opens it."""
+    from trainer.jobs import SQLiteJobTable
+
+    tables = _Tables(functools.partial(SQLiteJobTable, tmp_path / "state"))
+    yield tables
+    tables.close()

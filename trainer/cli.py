@@ -1,4 +1,4 @@
-"""``python -m trainer``: generate data, train, continue, evaluate, list, import.
+"""``python -m trainer``: generate data, train, continue, evaluate, list, label, prune, import, serve jobs.
 
 Every failure a user can cause (unknown task, bad hyperparameter, unreadable
 or malformed file) ends in one line on stderr and exit status 1; usage errors
@@ -18,16 +18,24 @@ from pathlib import Path
 import numpy as np
 
 import mlp
-from trainer import pipeline
-from trainer.env import EnvError
-from trainer.env import models_dir as env_models_dir
-from trainer.env import state_dir as env_state_dir
+from trainer import pipeline, settings
+from trainer.jobs import JobError
 from trainer.store import ModelStore, StoreError
 from trainer.tasks import TASKS, UnknownTask, get_task
 
 
 class CLIError(Exception):
     """A user-caused failure: printed as one line, exit status 1."""
+
+
+def _natural(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -53,10 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m trainer",
         description="Train tinymlp models and publish them to the model store.",
     )
-    parser.add_argument("--models-dir", default=env_models_dir(os.environ),
+    parser.add_argument("--models-dir", default=None,
                         help="the model store (default: $TINYMLP_MODELS_DIR, else ./models)")
-    parser.add_argument("--data-dir", default=os.environ.get("TINYMLP_DATA_DIR", "data"),
-                        help="generated datasets (default: $TINYMLP_DATA_DIR or ./data)")
+    parser.add_argument("--data-dir", default=None,
+                        help="generated datasets (default: $TINYMLP_DATA_DIR, else ./data)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -97,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="model name to publish under")
     p.add_argument("--task", required=True, help=f"the task it solves: {', '.join(TASKS)}")
 
+    p = sub.add_parser("prune", help="remove old versions: all but the newest few, the served, the labelled "
+                                     "and their parents")
+    p.add_argument("name")
+    p.add_argument("--keep", type=_natural, default=3, help="the newest versions to keep (default 3)")
+    p.add_argument("--drop-parents", action="store_true",
+                   help="also remove the parents of kept versions (kept by default, for lineage)")
+    p.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
+
     p = sub.add_parser("all", help="train every task that has no model yet")
     p.add_argument("--force", action="store_true", help="retrain every task")
 
@@ -106,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=".", help="the folder to write into (default: here)")
 
     p = sub.add_parser("worker", help="run the training jobs the service queues (until SIGTERM)")
-    p.add_argument("--state-dir", default=env_state_dir(os.environ),
+    p.add_argument("--state-dir", default=None,
                    help="the job table's folder (default: $TINYMLP_STATE_DIR, else ./state)")
     p.add_argument("--once", action="store_true", help="stop when the queue is empty")
     return parser
@@ -205,26 +221,26 @@ def cmd_train(args, store) -> None:
 
 
 def cmd_continue(args, store) -> None:
-    base = store.load(args.name, args.from_version)
-    task = get_task(base.metadata.get("task", ""))
+    base = store.open(args.name, args.from_version)
+    task = get_task(base.info.task or "")
     cfg = _config(task, args, pipeline.continue_config(base, task))
     progress = _Progress(f"{args.name}", cfg.epochs, args.quiet)
     try:
-        result = pipeline.continue_training(store, args.name, from_version=base.metadata["version"],
+        result = pipeline.continue_training(store, args.name, from_version=base.version,
                                             config=cfg, samples=args.samples, callback=progress)
     finally:
         progress.close()
-    print(_report_line(result) + f" (parent version {base.metadata['version']})")
+    print(_report_line(result) + f" (parent version {base.version})")
 
 
 def cmd_evaluate(args, store) -> None:
-    net = store.load(args.name, args.version)
-    task = get_task(net.metadata.get("task", ""))
-    report = pipeline.judge(net, task, args.seed - pipeline.EVAL_SEED_OFFSET)
+    model = store.open(args.name, args.version)
+    task = get_task(model.info.task or "")
+    report = pipeline.judge(model.network, task, args.seed - pipeline.EVAL_SEED_OFFSET)
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    print(f"{args.name} version {net.metadata['version']} (task {task.name}), fresh data seed {args.seed}")
+    print(f"{args.name} version {model.version} (task {task.name}), fresh data seed {args.seed}")
     for set_name, rep in report.items():
         if set_name == "headline":
             continue
@@ -269,16 +285,39 @@ def cmd_list(args, store) -> None:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(r["labels"].items())) or "-"
         metric = ""
         if r["served"] is not None:
-            h = (store.load(r["name"], r["served"]).metadata.get("metrics") or {}).get("headline") or {}
-            if h.get("value") is not None:
-                metric = f"  {h['metric']}={h['value']:.4f}"
+            h = store.open(r["name"], r["served"]).info.headline
+            if h is not None and h.value is not None:
+                metric = f"  {h.metric}={h.value:.4f}"
         print(f"{r['name']:<14} served v{r['served']}  versions {r['versions']}  labels {labels}{metric}")
 
 
 def cmd_label(args, store) -> None:
-    store.load(args.name, args.version)  # only a version that loads can be labelled
+    store.open(args.name, args.version)  # only a version that loads can be labelled
     store.set_label(args.name, args.label, args.version)
     print(f"{args.name}: label {args.label} -> version {args.version}")
+
+
+def cmd_prune(args, store) -> None:
+    report = store.prune(args.name, args.keep, keep_parents=not args.drop_parents, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    if report.removed:
+        print(f"{args.name}: {verb} {len(report.removed)} version(s): {_ranges(report.removed)}")
+    else:
+        print(f"{args.name}: nothing to remove")
+    for v, why in report.kept.items():
+        print(f"  kept version {v}: {why}")
+
+
+def _ranges(versions: list[int]) -> str:
+    """[1, 2, 3, 7, 9, 10] -> '1-3, 7, 9-10': thousands of versions in one line."""
+    out, start = [], None
+    for i, v in enumerate(versions):
+        if start is None:
+            start = v
+        if i + 1 == len(versions) or versions[i + 1] != v + 1:
+            out.append(str(start) if start == v else f"{start}-{v}")
+            start = None
+    return ", ".join(out)
 
 
 def cmd_import_legacy(args, store) -> None:
@@ -317,9 +356,9 @@ def cmd_all(args, store) -> None:
 def cmd_plot(args, store) -> None:
     from trainer import plots
 
-    net = store.load(args.name, args.version)
-    version = net.metadata["version"]
-    task = get_task(net.metadata.get("task", ""))
+    model = store.open(args.name, args.version)
+    net, version = model.network, model.version
+    task = get_task(model.info.task or "")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -340,13 +379,11 @@ def cmd_worker(args, store) -> None:
     from trainer import worker
 
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=os.environ.get("TINYMLP_LOG_LEVEL", "INFO").upper(),
+        logging.basicConfig(level=settings.read("TINYMLP_LOG_LEVEL"),
                             format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stdout)
-    try:
-        config = worker.WorkerConfig.from_env()
-    except EnvError as e:
-        raise CLIError(str(e)) from None
-    config = dataclasses.replace(config, models_dir=args.models_dir, state_dir=args.state_dir)
+    config = worker.WorkerConfig.from_env()
+    config = dataclasses.replace(config, models_dir=args.models_dir,
+                                 state_dir=args.state_dir or config.state_dir)
     worker.main(config, once=args.once)
 
 
@@ -354,7 +391,7 @@ COMMANDS = {
     "generate": cmd_generate, "train": cmd_train, "continue": cmd_continue,
     "evaluate": cmd_evaluate, "list": cmd_list, "label": cmd_label,
     "import-legacy": cmd_import_legacy, "all": cmd_all, "plot": cmd_plot,
-    "worker": cmd_worker,
+    "prune": cmd_prune, "worker": cmd_worker,
 }
 
 
@@ -367,10 +404,12 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    store = ModelStore(args.models_dir)
     try:
+        args.models_dir = args.models_dir or settings.read("TINYMLP_MODELS_DIR")
+        args.data_dir = args.data_dir or settings.read("TINYMLP_DATA_DIR")
+        store = ModelStore(args.models_dir, max_model_bytes=settings.read("TINYMLP_MAX_MODEL_BYTES"))
         COMMANDS[args.command](args, store)
-    except (CLIError, StoreError, UnknownTask, mlp.MLPError) as e:
+    except (CLIError, StoreError, UnknownTask, mlp.MLPError, settings.SettingError, JobError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:

@@ -59,7 +59,3 @@ def evaluate(network: Network, task: Task, seed: int) -> dict:
             out[name] = regression_report(y, pred)
     return out
 
-
-def headline(task: Task, report: dict) -> float:
-    """The number a task is judged by (its target metric on its deciding set)."""
-    return report[task.target.eval_set][task.target.metric]

@@ -7,14 +7,15 @@ same record: config, seed, loss curve, held-out metrics, data hash, who made it.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 
 import mlp
 from trainer.evaluation import evaluate
-from trainer.store import ModelStore, Published
+from trainer.records import EpochRecord, ModelVersion, TrainingRecord
+from trainer.store import ModelStore
 from trainer.tasks import Task, get_task
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation data never shares a seed with training data
@@ -22,11 +23,11 @@ EVAL_SEED_OFFSET = 1_000_003  # evaluation data never shares a seed with trainin
 
 @dataclass
 class RunResult:
-    published: Published
+    published: ModelVersion
     network: mlp.Network
     metrics: dict
     history: mlp.History
-    record: dict = field(default_factory=dict)
+    record: TrainingRecord | None = None
 
 
 def data_hash(X, y) -> str:
@@ -40,25 +41,23 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _training_record(task, cfg, ncfg, X, y, history, trained_by, extra=None) -> dict:
-    return {
-        "task": task.name,
-        "config": cfg.to_dict(),
-        "network": ncfg.to_dict() if ncfg else None,
-        "seed": cfg.seed,
-        "samples": len(X),
-        "epochs_run": len(history.records),
-        "best_epoch": history.best_epoch,
-        "stopped_early": history.stopped_early,
-        "curve": [
-            {k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
-            for r in history.records
-        ],
-        "duration_s": round(history.seconds, 3),
-        "data_hash": data_hash(X, y),
-        "trained_by": trained_by,
-        **(extra or {}),
-    }
+def _training_record(task, cfg, network: dict | None, X, y, history, trained_by, **extra) -> TrainingRecord:
+    return TrainingRecord(
+        trained_by=trained_by,
+        task=task.name,
+        config=cfg.to_dict(),
+        network=network,
+        seed=cfg.seed,
+        samples=len(X),
+        epochs_run=len(history.records),
+        best_epoch=history.best_epoch,
+        stopped_early=history.stopped_early,
+        curve=tuple(EpochRecord(**{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()})
+                    for r in history.records),
+        duration_s=round(history.seconds, 3),
+        data_hash=data_hash(X, y),
+        **extra,
+    )
 
 
 def judge(network: mlp.Network, task: Task, seed: int) -> dict:
@@ -103,15 +102,36 @@ def train_task(
             value = extra[task.target.eval_set]["accuracy"]
             metrics["headline"].update(eval_set=task.target.eval_set, value=value,
                                        met=task.target.met(value))
-    record = _training_record(task, cfg, ncfg, X, y, history, trained_by)
+    record = _training_record(task, cfg, ncfg.to_dict(), X, y, history, trained_by)
     published = store.publish(
         name or task.name, net, parent=None, created_at=now(), task=task.name,
-        training=record, metrics=metrics,
+        training=record.to_dict(), metrics=metrics,
     )
     return RunResult(published, net, metrics, history, record)
 
 
-def continue_training(
+@dataclass
+class Trained:
+    """A parent version trained further, not yet published."""
+
+    name: str
+    parent: ModelVersion
+    task: Task
+    network: mlp.Network
+    metrics: dict
+    history: mlp.History
+    record: TrainingRecord
+    targets: np.ndarray  # the training targets (labels or values): the trivial baseline comes from them
+
+    def metadata(self) -> dict:
+        # Whatever else the parent's file carried travels on; identity and lineage are new.
+        meta = {k: v for k, v in self.network.metadata.items() if k not in ("name", "version")}
+        meta.update(parent=self.parent.version, created_at=now(), training=self.record.to_dict(),
+                    metrics=self.metrics)
+        return meta
+
+
+def train_further(
     store: ModelStore,
     name: str,
     *,
@@ -123,23 +143,21 @@ def continue_training(
     callback=None,
     trained_by: str = "batch trainer",
     extra_record: dict | None = None,
-    before_publish=None,
-) -> RunResult:
-    """Train version ``from_version`` (default: the served one) further; publish v+1.
+) -> Trained:
+    """Train version ``from_version`` (default: the served one) further, in memory.
 
     ``examples=(X, y)`` are a user's labelled rows: repeated to make up about
     ``example_share`` of the training rows, and mixed with fresh task samples (replay).
-    ``before_publish()`` runs once training has finished, just before the new version is written.
     """
-    net = store.load(name, from_version)  # None: the served version, read once
-    parent = net.metadata["version"]
-    task = get_task(net.metadata.get("task", ""))
+    base = store.open(name, from_version)  # None: the served version, read once
+    net, parent = base.network, base.version
+    task = get_task(base.info.task or "")
     if net.loss is None:
         raise mlp.ConfigError(
             f"{name} version {parent} has no loss (an imported legacy model); "
             f"train a fresh one with `python -m trainer train {task.name}`"
         )
-    cfg = config or continue_config(net, task)
+    cfg = config or continue_config(base, task)
     rng = np.random.default_rng(cfg.seed)
     X, y = task.sample(rng, samples or task.train_samples)
     if examples is not None and len(examples[0]):
@@ -152,20 +170,22 @@ def continue_training(
         y = np.concatenate([np.asarray(y, dtype=ey.dtype), *[ey] * reps])
     history = mlp.fit(net, X, y, cfg, callback=callback)
     metrics = judge(net, task, cfg.seed)
-    record = _training_record(task, cfg, None, X, y, history, trained_by, extra_record)
-    record["network"] = (net.metadata.get("training") or {}).get("network")
-    meta = {k: v for k, v in net.metadata.items() if k not in ("name", "version")}
-    meta.update(parent=parent, created_at=now(), training=record, metrics=metrics)
-    if before_publish is not None:
-        before_publish()
-    published = store.publish(name, net, **meta)
-    return RunResult(published, net, metrics, history, record)
+    record = _training_record(task, cfg, base.info.training.network if base.info.training else None,
+                              X, y, history, trained_by, **(extra_record or {}))
+    return Trained(name, base, task, net, metrics, history, record, np.asarray(y))
 
 
-def continue_config(net: mlp.Network, task: Task) -> mlp.TrainConfig:
+def continue_training(store: ModelStore, name: str, **options) -> RunResult:
+    """``train_further`` and publish the result as the next version, whose parent it names."""
+    trained = train_further(store, name, **options)
+    published = store.publish(name, trained.network, **trained.metadata())
+    return RunResult(published, trained.network, trained.metrics, trained.history, trained.record)
+
+
+def continue_config(parent: ModelVersion, task: Task) -> mlp.TrainConfig:
     """By default a continued run follows the parent's own recipe, for 10 epochs."""
-    prev = (net.metadata.get("training") or {}).get("config")
-    return mlp.TrainConfig.from_dict(prev).replace(epochs=10) if prev else task.train
+    prev = parent.info.training.train_config() if parent.info.training else None
+    return prev.replace(epochs=10) if prev else task.train
 
 
 def cross_validation(task: Task, cfg: mlp.TrainConfig, ncfg: mlp.NetworkConfig, folds: int = 5) -> dict:

@@ -1,12 +1,18 @@
 """The model store: ``<root>/<name>/<version>.json`` plus an optional ``labels.json``.
 
-Versions are positive integers and immutable once written. ``publish`` writes a
-temporary file in the model's folder, fsyncs it, then claims the final name
-with ``os.link`` (which never replaces an existing file); on a clash it takes
-the next number. So two publishers never get the same version and no reader
-ever sees a partial file. ``labels.json`` maps label names to versions and is
-replaced atomically with ``os.replace``. The served version is the ``default``
-label if set, else the highest version that loads.
+The store owns this layout and the rule that picks the served version; the service's
+registry and the worker ask it rather than knowing either.
+
+- Versions are positive integers and immutable once written. ``publish`` writes a temporary
+  file in the model's folder, fsyncs it, then claims the final name with ``os.link`` (which
+  never replaces an existing file); on a clash it takes the next number. So two publishers
+  never get the same version and no reader ever sees a partial file.
+- ``labels.json`` maps label names to versions and is replaced atomically.
+- The served version (``serve_rule``) is the ``default`` label's version when the label is
+  set, and an error when that version is missing or broken: never silently the newest.
+  Without a ``default`` label it is the newest version that loads.
+- Reading is guarded: a file or folder that resolves outside the store, or a file larger
+  than ``max_model_bytes``, is refused before a byte of it is parsed.
 """
 
 from __future__ import annotations
@@ -15,23 +21,71 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import mlp
+from trainer.records import ModelVersion, VersionInfo
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LABEL_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 VERSION_RE = re.compile(r"^([1-9][0-9]{0,8})\.json$")
 LABELS_FILE = "labels.json"
+DEFAULT_MAX_MODEL_BYTES = 64 * 1024 * 1024
 
 
 class StoreError(Exception):
-    """A store operation that cannot be done; the message says why and what to do."""
+    """A store operation that cannot be done; the message says why and what to do.
+    ``summary`` says it without quoting anything read from a file."""
+
+    def __init__(self, message: str, summary: str | None = None):
+        super().__init__(message)
+        self.summary = summary or message
 
 
 class NotFound(StoreError):
     pass
+
+
+class FileRefused(StoreError):
+    """A version file refused unread: outside the store, not a regular file, or too large."""
+
+
+class NoServableVersion(StoreError):
+    """No version can be served: the default label names a missing or broken version, or none loads."""
+
+
+class Stamp(NamedTuple):
+    """What changes when a file is replaced or rewritten in place."""
+
+    ino: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Stamp:
+        return cls(st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One model folder as it is on disk now, nothing parsed but labels.json."""
+
+    name: str
+    folder: Stamp
+    versions: dict[int, Stamp]  # every version file present
+    labels: dict[str, int]
+    labels_error: str | None = None  # labels.json is unreadable or malformed (``labels`` is then {})
+    labels_stamp: Stamp | None = None
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    removed: list[int] = field(default_factory=list)
+    kept: dict[int, str] = field(default_factory=dict)  # version -> why it stays
 
 
 def check_name(name: str) -> str:
@@ -52,48 +106,122 @@ def check_label(label: str) -> str:
     return label
 
 
-@dataclass(frozen=True)
-class Published:
-    name: str
-    version: int
-    path: Path
+def serve_rule(name: str, versions: Iterable[int], labels: dict[str, int],
+               servable: Callable[[int], bool]) -> int:
+    """The served version of a model: ``default``'s version if set (an error if it is missing
+    or does not load: never replaced by the newest), else the newest version that loads."""
+    present = sorted(versions)
+    if "default" in labels:
+        v = labels["default"]
+        if v not in present:
+            raise NoServableVersion(f"model {name!r}: the default label names version {v}, which does not exist; "
+                                    f"point it at a version that does (python -m trainer label {name} default <v>)")
+        if not servable(v):
+            raise NoServableVersion(f"model {name!r}: the default label names version {v}, which fails its checks; "
+                                    f"point it at a good version (python -m trainer label {name} default <v>)")
+        return v
+    for v in reversed(present):
+        if servable(v):
+            return v
+    if not present:
+        raise NotFound(f"no model named {name!r}")
+    raise NoServableVersion(f"model {name!r} has no version that passes its checks")
 
 
 class ModelStore:
-    def __init__(self, root):
+    def __init__(self, root, max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES):
         self.root = Path(root)
+        self.max_model_bytes = max_model_bytes
+
+    # -- where things are -------------------------------------------------------------
+
+    def folder(self, name: str) -> Path:
+        return self.root / check_name(name)
+
+    def path(self, name: str, version: int) -> Path:
+        return self.folder(name) / f"{int(version)}.json"
+
+    def _inside(self, path: Path) -> bool:
+        try:
+            return path.resolve().is_relative_to(self.root.resolve())
+        except OSError:
+            return False
 
     # -- reading ---------------------------------------------------------------------
 
     def names(self) -> list[str]:
-        if not self.root.is_dir():
+        """Model folders, those that resolve outside the store left out."""
+        try:
+            entries = list(os.scandir(self.root))
+        except OSError:
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and NAME_RE.match(p.name))
+        return sorted(e.name for e in entries if NAME_RE.match(e.name) and e.is_dir()
+                      and (not e.is_symlink() or self._inside(Path(e.path))))
 
     def versions(self, name: str) -> list[int]:
         """Every version file present (valid or not), ascending."""
-        folder = self.root / check_name(name)
-        if not folder.is_dir():
+        try:
+            return sorted(self._version_entries(name))
+        except OSError:
             return []
-        found = (VERSION_RE.match(p.name) for p in folder.iterdir())
-        return sorted(int(m.group(1)) for m in found if m)
 
-    def path(self, name: str, version: int) -> Path:
-        return self.root / check_name(name) / f"{int(version)}.json"
+    def _version_entries(self, name: str) -> dict[int, os.DirEntry]:
+        folder = self.folder(name)
+        if folder.is_symlink() and not self._inside(folder):
+            raise FileRefused(f"the folder of model {name!r} resolves outside the model store {self.root}; "
+                              "refused")
+        found = {}
+        with os.scandir(folder) as it:
+            for e in it:
+                m = VERSION_RE.match(e.name)
+                if m:
+                    found[int(m.group(1))] = e
+        return found
+
+    def listing(self, name: str) -> Listing:
+        """The folder as it is now: version files with their stamps, and labels.json read."""
+        folder = self.folder(name)
+        folder_stamp = Stamp.of(os.stat(folder))
+        versions = {}
+        for v, e in self._version_entries(name).items():
+            try:
+                versions[v] = Stamp.of(e.stat())
+            except OSError:  # removed meanwhile, or a dangling link: absent
+                continue
+        labels, labels_error, labels_stamp = {}, None, None
+        try:
+            labels_stamp = Stamp.of(os.stat(folder / LABELS_FILE))
+            labels = self.labels(name)
+        except FileNotFoundError:
+            pass
+        except (OSError, StoreError) as e:
+            labels_error = str(e)
+        return Listing(name, folder_stamp, versions, labels, labels_error, labels_stamp)
+
+    def stamp(self, name: str, version: int) -> Stamp | None:
+        try:
+            return Stamp.of(os.stat(self.path(name, version)))
+        except OSError:
+            return None
 
     def labels(self, name: str) -> dict[str, int]:
         """labels.json as {label: version}; an unreadable file is an error, a missing one {}."""
-        path = self.root / check_name(name) / LABELS_FILE
+        path = self.folder(name) / LABELS_FILE
+        if path.is_symlink() and not self._inside(path):
+            raise FileRefused(f"{path} resolves outside the model store; refused")
         try:
+            if path.stat().st_size > 1024 * 1024:
+                raise StoreError(f"{path} is larger than 1 MiB; it cannot be a labels file")
             raw = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {}
-        except OSError as e:
-            raise StoreError(f"cannot read {path}: {e.strerror}") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise StoreError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
         try:
             data = json.loads(raw)
         except ValueError as e:
-            raise StoreError(f"{path} is not valid JSON ({e}); fix or delete it") from None
+            raise StoreError(f"{path} is not valid JSON ({e}); fix or delete it",
+                             f"{LABELS_FILE} is not valid JSON; fix or delete it") from None
         if not isinstance(data, dict) or not all(
             isinstance(k, str) and LABEL_RE.match(k) and type(v) is int and v > 0
             for k, v in data.items()
@@ -101,27 +229,55 @@ class ModelStore:
             raise StoreError(f"{path} must map label names to positive version numbers")
         return data
 
-    def load(self, name: str, version: int | None = None, label: str | None = None) -> mlp.Network:
-        """A model by version, by label, or the served one; raises NotFound or ModelFileError."""
-        if version is None and label is None:
-            return self._served(name)
+    def open(self, name: str, version: int | None = None, label: str | None = None) -> ModelVersion:
+        """A version with its metadata, by number, by label, or (neither) the served one.
+        Raises NotFound, NoServableVersion, FileRefused or mlp.ModelFileError."""
         if version is None:
             version = self.resolve(name, label)
         path = self.path(name, version)
-        if not path.is_file():
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
             if not self.versions(name):
-                raise NotFound(f"no model named {name!r}; models: {', '.join(self.names()) or 'none'}")
-            raise NotFound(f"model {name!r} has no version {version}; versions: {self.versions(name)}")
+                raise NotFound(f"no model named {name!r}; models: {', '.join(self.names()) or 'none'}") from None
+            raise NotFound(f"model {name!r} has no version {version}; versions: "
+                           f"{_some(self.versions(name))}") from None
+        return self._read(name, version, path, st)
+
+    def _read(self, name: str, version: int, path: Path, st: os.stat_result) -> ModelVersion:
+        if os.path.islink(path) or path.parent.is_symlink():
+            if not self._inside(path):
+                raise FileRefused(f"{path} resolves outside the model store {self.root}; refused",
+                                  "it resolves outside the model store")
+            st = os.stat(path)
+        if not os.path.isfile(path):
+            raise FileRefused(f"{path} is not a regular file", "it is not a regular file")
+        if st.st_size > self.max_model_bytes:
+            raise FileRefused(f"{path} is {st.st_size:,} bytes, more than the {self.max_model_bytes:,} allowed "
+                              "(TINYMLP_MAX_MODEL_BYTES); refused unread",
+                              f"it is {st.st_size:,} bytes, more than the {self.max_model_bytes:,} allowed")
         net = mlp.load(path)
         if net.metadata.get("name") != name or net.metadata.get("version") != version:
             raise mlp.ModelFileError(
                 f"{path}: the file says it is {net.metadata.get('name')!r} version "
-                f"{net.metadata.get('version')!r}, not {name!r} version {version}"
+                f"{net.metadata.get('version')!r}, not {name!r} version {version}",
+                "it names another model or version than its path",
             )
-        return net
+        return ModelVersion(VersionInfo.of(net), net)
+
+    def load(self, name: str, version: int | None = None, label: str | None = None) -> mlp.Network:
+        """The network of a version (see ``open``)."""
+        return self.open(name, version, label).network
+
+    def loads(self, name: str, version: int) -> bool:
+        try:
+            self.open(name, version)
+        except (mlp.ModelFileError, StoreError, OSError):
+            return False
+        return True
 
     def resolve(self, name: str, label: str | None = None) -> int:
-        """The version a label points at, or (no label) the served version."""
+        """The version a label points at, or (no label) the served version (``serve_rule``)."""
         versions = self.versions(name)
         if not versions:
             raise NotFound(f"no model named {name!r}; models: {', '.join(self.names()) or 'none'}")
@@ -131,30 +287,13 @@ class ModelStore:
             if label not in labels:
                 raise NotFound(f"model {name!r} has no label {label!r}; labels: {sorted(labels)}")
             return labels[label]
-        if labels.get("default") in versions:
-            return labels["default"]
-        return self._served(name).metadata["version"]
-
-    def _served(self, name: str) -> mlp.Network:
-        """The default label's version, else the newest that loads; read once, returned whole."""
-        versions = self.versions(name)
-        if not versions:
-            raise NotFound(f"no model named {name!r}; models: {', '.join(self.names()) or 'none'}")
-        default = self.labels(name).get("default")
-        if default in versions:
-            return self.load(name, default)
-        for v in reversed(versions):
-            try:
-                return self.load(name, v)
-            except (mlp.ModelFileError, StoreError):
-                continue
-        raise NotFound(f"model {name!r} has no version that loads")
+        return serve_rule(name, versions, labels, lambda v: self.loads(name, v))
 
     # -- writing ---------------------------------------------------------------------
 
-    def publish(self, name: str, network: mlp.Network, **metadata) -> Published:
+    def publish(self, name: str, network: mlp.Network, **metadata) -> ModelVersion:
         """Write ``network`` as the next version of ``name``; never replaces a file."""
-        folder = self.root / check_name(name)
+        folder = self.folder(name)
         folder.mkdir(parents=True, exist_ok=True)
         version = (self.versions(name) or [0])[-1] + 1
         while True:
@@ -171,12 +310,12 @@ class ModelStore:
             _fsync_dir(folder)
             # The in-memory network now is that version: same identity as the file.
             network.metadata = {**network.metadata, **metadata, "name": name, "version": version}
-            return Published(name, version, final)
+            return ModelVersion(VersionInfo.of(network), network)
 
     def set_label(self, name: str, label: str, version: int) -> None:
         check_label(label)
         if version not in self.versions(name):
-            raise NotFound(f"model {name!r} has no version {version}; versions: {self.versions(name)}")
+            raise NotFound(f"model {name!r} has no version {version}; versions: {_some(self.versions(name))}")
         labels = self.labels(name)
         labels[label] = version
         self._write_labels(name, labels)
@@ -186,11 +325,90 @@ class ModelStore:
         if labels.pop(check_label(label), None) is not None:
             self._write_labels(name, labels)
 
+    @contextmanager
+    def default_pinned(self, name: str) -> Iterator[int | None]:
+        """Pin ``default`` to the served version (when the model has no ``default``) for the
+        length of the block, so a version published inside it is not served by accident.
+        If the block fails, labels.json is put back as it was; the way back is written before
+        the pin, so it needs no free space. Yields the pinned version, or None (nothing pinned)."""
+        labels = self.labels(name)
+        if "default" in labels:
+            yield None
+            return
+        folder = self.folder(name)
+        served = self.resolve(name)
+        had_file = (folder / LABELS_FILE).exists()
+        undo = _write_temp(folder, _labels_text(labels)) if had_file else None
+        try:
+            self._write_labels(name, {**labels, "default": served})
+        except BaseException:
+            if undo is not None:
+                os.unlink(undo)
+            raise
+        try:
+            yield served
+        except BaseException:
+            if undo is not None:
+                os.replace(undo, folder / LABELS_FILE)
+            else:
+                (folder / LABELS_FILE).unlink(missing_ok=True)
+            _fsync_dir(folder)
+            raise
+        if undo is not None:
+            os.unlink(undo)
+
     def _write_labels(self, name: str, labels: dict) -> None:
-        folder = self.root / check_name(name)
-        tmp = _write_temp(folder, json.dumps(labels, indent=2, sort_keys=True) + "\n")
+        folder = self.folder(name)
+        tmp = _write_temp(folder, _labels_text(labels))
         os.replace(tmp, folder / LABELS_FILE)
         _fsync_dir(folder)
+
+    # -- pruning -----------------------------------------------------------------------
+
+    def prune(self, name: str, keep: int = 3, *, keep_parents: bool = True, dry_run: bool = False) -> PruneReport:
+        """Remove old versions: all but the newest ``keep``, the served one, every labelled one
+        and (``keep_parents``) the parent of each version kept."""
+        if keep < 0:
+            raise StoreError(f"keep must be >= 0, got {keep}")
+        versions = self.versions(name)
+        if not versions:
+            raise NotFound(f"no model named {name!r}; models: {', '.join(self.names()) or 'none'}")
+        labels = self.labels(name)
+        kept: dict[int, str] = {}
+        for v in versions[len(versions) - keep:] if keep else []:
+            kept[v] = f"one of the newest {keep}"
+        for label, v in sorted(labels.items()):
+            if v in versions:
+                kept.setdefault(v, f"labelled {label}")
+        with suppress(StoreError):  # nothing served: nothing to protect on that account
+            kept.setdefault(self.resolve(name), "served")
+        if keep_parents:
+            for v in list(kept):
+                try:
+                    parent = self.open(name, v).info.parent
+                except (mlp.ModelFileError, StoreError, OSError):
+                    continue
+                if parent in versions:
+                    kept.setdefault(parent, f"parent of version {v}")
+        removed = [v for v in versions if v not in kept]
+        if not dry_run:
+            folder = self.folder(name)
+            for v in removed:
+                (folder / f"{v}.json").unlink(missing_ok=True)
+            if removed:
+                _fsync_dir(folder)
+        return PruneReport(removed, dict(sorted(kept.items())))
+
+
+def _some(versions: list[int], limit: int = 20) -> str:
+    """A version list for a message, capped: a store can hold thousands."""
+    if len(versions) <= limit:
+        return str(versions)
+    return f"{versions[:3]} ... {versions[-(limit - 3):]} ({len(versions)} in all)"
+
+
+def _labels_text(labels: dict) -> str:
+    return json.dumps(labels, indent=2, sort_keys=True) + "\n"
 
 
 def _write_temp(folder: Path, text: str) -> Path:

@@ -1,16 +1,22 @@
 """The job worker: ``python -m trainer worker`` runs the training jobs the service queues.
 
-It loops: fail jobs whose worker died (``JobStore.reap``), claim the oldest runnable
-job, run it, repeat. A job trains the parent version further (``continue_training``,
-fresh task samples plus the user's examples), publishes the result as a new version
-naming its parent and the job, scores parent and child on one held-out set, and moves
-the ``default`` label by the job's promotion policy. While it trains, a heartbeat
-thread keeps the job alive in the table; each epoch reports its loss and metric and
-checks for a cancel request and the time limit. Publishing is the store's atomic
-link, the last step of training: a job stopped or killed before it publishes nothing.
+It loops: fail jobs whose worker died (``reap``), claim the oldest runnable job, run it,
+repeat. A job trains the parent version further (fresh task samples plus the user's
+examples) while a heartbeat thread keeps it alive in the table; each epoch reports its loss
+and metric and checks for a cancel request and the time limit. Then, in this order:
+
+1. parent, new version and the trivial baseline are scored on one held-out set and the
+   promotion policy decides (``trainer.promotion``);
+2. ``start_publishing``: the job table's point of no return. A cancel that got there first
+   wins and nothing is published; after it, a cancel is refused (409);
+3. the version is published (the store's atomic link) with ``default`` pinned to the
+   served version when the model had no ``default``, so it is not served by accident; if
+   the publish fails the pin is undone;
+4. the job records the version it published, then the label moves if promoted. If that
+   fails the job says exactly so, naming the version, and ``default`` stays where it was.
 
 SIGTERM or Ctrl-C: the running job stops at its next epoch and goes back to the queue
-for another worker; the worker exits 0.
+for another worker (unless it has begun publishing: then it finishes); the worker exits 0.
 """
 
 from __future__ import annotations
@@ -21,18 +27,16 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from trainer import pipeline
-from trainer.env import models_dir as env_models_dir
-from trainer.env import number
-from trainer.env import state_dir as env_state_dir
-from trainer.jobs import JobStore
-from trainer.promotion import decide, held_out_scores
-from trainer.store import ModelStore
+import mlp
+from trainer import pipeline, settings
+from trainer.jobs import Job, JobStatus, JobTable, Progress, Promotion, open_jobs
+from trainer.promotion import promote
+from trainer.store import ModelStore, StoreError
 from trainer.tasks import get_task
 
 log = logging.getLogger("tinymlp.worker")
@@ -42,11 +46,13 @@ log = logging.getLogger("tinymlp.worker")
 class WorkerConfig:
     models_dir: str = "models"
     state_dir: str = "state"
+    database_url: str | None = None  # PostgreSQL; None: SQLite under state_dir
     time_limit: float = 600.0  # seconds a job may train
     stale_after: float = 30.0  # seconds without a heartbeat before a running job is failed
     poll: float = 1.0  # seconds between looks at an empty queue
     nice: int = 10  # training yields the CPU to the service on a shared machine
     alive_file: str | None = None  # touched while the worker lives: a container healthcheck reads it
+    max_model_bytes: int = 64 * 1024 * 1024
 
     @property
     def heartbeat(self) -> float:
@@ -54,50 +60,73 @@ class WorkerConfig:
 
     @classmethod
     def from_env(cls, env=None) -> WorkerConfig:
-        env = os.environ if env is None else env
+        read = lambda name: settings.read(name, env)  # noqa: E731
         return cls(
-            models_dir=env_models_dir(env),
-            state_dir=env_state_dir(env),
-            time_limit=number(env, "TINYMLP_JOB_TIME_LIMIT", 600.0, 1, 86_400),
-            stale_after=number(env, "TINYMLP_JOB_STALE_AFTER", 30.0, 0.5, 3600),
-            poll=number(env, "TINYMLP_JOB_POLL", 1.0, 0.01, 60),
-            nice=number(env, "TINYMLP_JOB_NICE", 10, 0, 19, int),
-            alive_file=env.get("TINYMLP_WORKER_ALIVE_FILE") or None,
+            models_dir=read("TINYMLP_MODELS_DIR"),
+            state_dir=read("TINYMLP_STATE_DIR"),
+            database_url=read("TINYMLP_DATABASE_URL"),
+            time_limit=read("TINYMLP_JOB_TIME_LIMIT"),
+            stale_after=read("TINYMLP_JOB_STALE_AFTER"),
+            poll=read("TINYMLP_JOB_POLL"),
+            nice=read("TINYMLP_JOB_NICE"),
+            alive_file=read("TINYMLP_WORKER_ALIVE_FILE"),
+            max_model_bytes=read("TINYMLP_MAX_MODEL_BYTES"),
         )
 
 
-class Stop(Exception):
-    """Ends a job before it publishes: ``status`` is cancelled, failed or requeue."""
+class JobStopped(Exception):
+    """Ends a job before it publishes, as ``status`` (cancelled or failed)."""
 
-    def __init__(self, status: str, message: str):
+    def __init__(self, status: JobStatus, message: str):
         super().__init__(message)
         self.status = status
 
 
-def examples_of(params: dict, task) -> tuple | None:
-    rows = params.get("examples") or []
+class Requeue(Exception):
+    """The worker is shutting down: the job goes back to the queue."""
+
+
+def examples_of(job: Job, is_classifier: bool) -> tuple | None:
+    rows = job.params.examples
     if not rows:
         return None
-    X = np.array([r["input"] for r in rows], dtype=float)
-    y = [r["label"] for r in rows] if task.is_classifier else [r["value"] for r in rows]
+    X = np.array([e.input for e in rows], dtype=float)
+    y = [e.label for e in rows] if is_classifier else [e.value for e in rows]
     return X, y
 
 
+def reap(jobs: JobTable, store: ModelStore, stale_after: float) -> list[Job]:
+    """Fail the jobs whose worker died; one that died while publishing gets the version it
+    published named, found by the job id its file carries."""
+    reaped = jobs.reap(stale_after)
+    for job in reaped:
+        log.warning("job %s: failed, its worker stopped sending heartbeats", job.id)
+        if job.publishing_at is not None and job.published_version is None:
+            for v in reversed(store.versions(job.model)[-20:]):
+                try:
+                    training = store.open(job.model, v).info.training
+                except (mlp.ModelFileError, StoreError, OSError):
+                    continue
+                if training is not None and training.job == job.id:
+                    jobs.record_published(job.id, v)
+                    break
+    return reaped
+
+
 class Worker:
-    def __init__(self, config: WorkerConfig, worker_id: str | None = None):
+    def __init__(self, config: WorkerConfig, worker_id: str | None = None, jobs: JobTable | None = None):
         self.config = config
-        self.store = ModelStore(config.models_dir)
-        self.jobs = JobStore(config.state_dir)
+        self.store = ModelStore(config.models_dir, max_model_bytes=config.max_model_bytes)
+        self.jobs = jobs or open_jobs(config.state_dir, config.database_url)
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.stopping = threading.Event()
 
     def run(self, once: bool = False) -> None:
         """Work until ``stop()`` (or, with ``once``, until the queue is empty)."""
-        log.info("worker %s: jobs in %s, models in %s", self.id, self.jobs.path, self.store.root)
+        log.info("worker %s: jobs in %s, models in %s", self.id, self.jobs.describe(), self.store.root)
         while not self.stopping.is_set():
             self.touch()
-            for job_id in self.jobs.reap(self.config.stale_after):
-                log.warning("job %s failed: its worker stopped sending heartbeats", job_id)
+            reap(self.jobs, self.store, self.config.stale_after)
             job = self.jobs.claim(self.id)
             if job is not None:
                 self.run_job(job)
@@ -113,87 +142,89 @@ class Worker:
         if self.config.alive_file:
             Path(self.config.alive_file).touch()
 
-    def run_job(self, job: dict) -> None:
-        job_id, name = job["id"], job["model"]
-        log.info("job %s: training %s from version %s", job_id, name, job["parent_version"])
-        progress: list[dict] = []
+    def run_job(self, job: Job) -> None:
+        log.info("job %s: claimed; training %s from version %s", job.id, job.model, job.parent_version)
+        progress: list[Progress] = []
         started = time.monotonic()
-        cancelled = threading.Event()
-        done = threading.Event()
+        cancelled, done = threading.Event(), threading.Event()
 
         def heartbeat():
             while not done.wait(self.config.heartbeat):
                 self.touch()
                 try:
-                    if self.jobs.beat(job_id, self.id):
+                    if self.jobs.beat(job.id, self.id):
                         cancelled.set()
                 except Exception:  # a busy database is retried at the next beat
-                    log.exception("job %s: heartbeat failed", job_id)
+                    log.exception("job %s: heartbeat failed", job.id)
 
         def on_epoch(record: dict) -> None:
-            progress.append({"epoch": record["epoch"], "loss": round(record["loss"], 6),
-                             "metric": round(record["metric"], 6),
-                             "seconds": round(time.monotonic() - started, 3)})
-            if self.jobs.beat(job_id, self.id, progress) or cancelled.is_set():
-                raise Stop("cancelled", f"cancelled at epoch {record['epoch']} on request; nothing was published")
+            progress.append(Progress(record["epoch"], round(record["loss"], 6), round(record["metric"], 6),
+                                     round(time.monotonic() - started, 3)))
+            if self.jobs.beat(job.id, self.id, progress) or cancelled.is_set():
+                raise JobStopped(JobStatus.CANCELLED,
+                                 f"cancelled at epoch {record['epoch']} on request; nothing was published")
             if time.monotonic() - started > self.config.time_limit:
-                raise Stop("failed", f"stopped at epoch {record['epoch']}: the job ran past its time limit of "
-                                     f"{self.config.time_limit:g} s (TINYMLP_JOB_TIME_LIMIT); nothing was published")
+                raise JobStopped(JobStatus.FAILED,
+                                 f"stopped at epoch {record['epoch']}: the job ran past its time limit of "
+                                 f"{self.config.time_limit:g} s (TINYMLP_JOB_TIME_LIMIT); nothing was published")
             if self.stopping.is_set():
-                raise Stop("requeue", "the worker is shutting down")
+                raise Requeue("the worker is shutting down")
 
-        beater = threading.Thread(target=heartbeat, name=f"heartbeat-{job_id}", daemon=True)
+        beater = threading.Thread(target=heartbeat, name=f"heartbeat-{job.id}", daemon=True)
         beater.start()
         try:
-            outcome = self._train(job, on_epoch)
-            self.jobs.finish(job_id, self.id, "succeeded", progress=progress, **outcome)
-            log.info("job %s: published %s version %s (promoted: %s)", job_id, name,
-                     outcome["published_version"], outcome["promoted"])
-        except Stop as e:
-            if e.status == "requeue":
-                self.jobs.requeue(job_id, self.id)
-                log.info("job %s: back in the queue (%s)", job_id, e)
-            else:
-                self.jobs.finish(job_id, self.id, e.status, progress=progress, error=str(e))
-                log.info("job %s: %s: %s", job_id, e.status, e)
+            status, promotion, error = self._run(job, on_epoch)
+            self.jobs.finish(job.id, self.id, status, progress=progress, promotion=promotion, error=error)
+            log.info("job %s: %s (%s)", job.id, status.value, error or (promotion.reason if promotion else ""))
+        except Requeue:
+            self.jobs.requeue(job.id, self.id)
+            log.info("job %s: back in the queue (the worker is shutting down)", job.id)
+        except JobStopped as e:
+            self.jobs.finish(job.id, self.id, e.status, progress=progress, error=str(e))
+            log.info("job %s: %s: %s", job.id, e.status.value, e)
         except Exception as e:  # any failure ends the job, with its reason
-            log.exception("job %s failed", job_id)
-            self.jobs.finish(job_id, self.id, "failed", progress=progress, error=f"{type(e).__name__}: {e}")
+            log.exception("job %s: failed", job.id)
+            self.jobs.finish(job.id, self.id, JobStatus.FAILED, progress=progress, error=f"{type(e).__name__}: {e}")
         finally:
             done.set()
             beater.join()
 
-    def _train(self, job: dict, on_epoch) -> dict:
-        name, params, parent_version = job["model"], job["params"], job["parent_version"]
-        parent = self.store.load(name, parent_version)
-        task = get_task(parent.metadata.get("task", ""))
-        changes = {k: params[k] for k in ("epochs", "learning_rate", "batch_size") if params.get(k) is not None}
-        seed = params["seed"] if params.get("seed") is not None else int(job["id"][:8], 16)
+    def _run(self, job: Job, on_epoch) -> tuple[JobStatus, Promotion, str | None]:
+        """Train, decide, publish, promote; (final status, promotion, error after publishing)."""
+        name, params = job.model, job.params
+        parent = self.store.open(name, job.parent_version)
+        changes = {k: getattr(params, k) for k in ("epochs", "learning_rate", "batch_size")
+                   if getattr(params, k) is not None}
+        seed = params.seed if params.seed is not None else int(job.id[:8], 16)
+        task = get_task(parent.info.task or "")
         config = pipeline.continue_config(parent, task).replace(seed=seed, **changes)
-        policy = params.get("promote") or "if_better"
-        pinned = []
+        trained = pipeline.train_further(
+            self.store, name, from_version=job.parent_version, config=config, samples=params.samples,
+            examples=examples_of(job, task.is_classifier), callback=on_epoch, trained_by="api job",
+            extra_record={"job": job.id, "examples": len(params.examples)})
+        promotion = promote(params.promote, parent.network, trained.network, task, seed, trained.targets)
+        if not self.jobs.start_publishing(job.id, self.id):
+            raise JobStopped(JobStatus.CANCELLED, "cancelled after training, before publishing; nothing was published")
+        log.info("job %s: publishing (nothing can cancel it now)", job.id)
+        with self.store.default_pinned(name) as pinned:
+            published = self.store.publish(name, trained.network, **trained.metadata())
+        self.jobs.record_published(job.id, published.version)
+        if pinned is not None:
+            promotion = _with(promotion, pinned=f"the default label was set to the then-served version {pinned}, "
+                                                "so that the new version is served only if promoted")
+        if promotion.promoted:
+            try:
+                self.store.set_label(name, "default", published.version)
+            except (OSError, StoreError) as e:
+                return JobStatus.FAILED, _with(promotion, promoted=False), (
+                    f"published version {published.version}, but moving the default label to it failed "
+                    f"({getattr(e, 'strerror', None) or e}), so the default label still points where it did; "
+                    f"move it with `python -m trainer label {name} default {published.version}`")
+        return JobStatus.SUCCEEDED, promotion, None
 
-        def pin_served():
-            # With no default label the newest version is served; pin the served one just
-            # before publishing, so that the new version is served only if it is promoted.
-            if policy != "always" and "default" not in self.store.labels(name):
-                pinned.append(self.store.resolve(name))
-                self.store.set_label(name, "default", pinned[0])
 
-        result = pipeline.continue_training(
-            self.store, name, from_version=parent_version, config=config, samples=params.get("samples"),
-            examples=examples_of(params, task), callback=on_epoch, trained_by="api job",
-            extra_record={"job": job["id"], "examples": len(params.get("examples") or [])},
-            before_publish=pin_served)
-        version = result.published.version
-        scores = held_out_scores({"parent": parent, "new": result.network}, task, seed)
-        promoted, reason = decide(policy, scores, task.target.higher_is_better)
-        if promoted:
-            self.store.set_label(name, "default", version)
-        promotion = {"policy": policy, "reason": reason, **scores}
-        if pinned:
-            promotion["pinned"] = f"the default label was set to the then-served version {pinned[0]}"
-        return {"published_version": version, "promoted": promoted, "promotion": promotion}
+def _with(promotion: Promotion, **changes) -> Promotion:
+    return replace(promotion, **changes)
 
 
 def main(config: WorkerConfig | None = None, once: bool = False) -> None:
@@ -204,4 +235,3 @@ def main(config: WorkerConfig | None = None, once: bool = False) -> None:
     signal.signal(signal.SIGINT, worker.stop)
     worker.run(once=once)
     log.info("worker %s stopped", worker.id)
-

@@ -1,25 +1,99 @@
-"""What the views share: loading a JSON body strictly by a schema, and documenting a view
-with flask-smorest without wrapping it."""
+"""What the views share: reading a JSON body strictly, finding the model a URL names, and
+documenting a view with flask-smorest without wrapping it."""
 
 from __future__ import annotations
 
-from flask import request
+from flask import current_app, g, request
 from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from service.errors import APIError, invalid
+from service.config import Config
+from service.errors import InvalidInput, MalformedRequest, ServiceError, TooLarge, UnsupportedMediaType
 from service.jsonio import MalformedJSON, loads
+from service.registry import Model, Registry
+
+
+def config() -> Config:
+    return current_app.config["TINYMLP"]
+
+
+def registry() -> Registry:
+    return current_app.extensions["tinymlp.registry"]
+
+
+def lookup(name: str, version: int | None = None, label: str | None = None) -> Model:
+    """The model a URL names (a domain error if there is none), noted for the request's log line."""
+    model = registry().get(name, version, label)
+    g.model, g.version = model.name, model.version
+    return model
+
+
+def body_bytes() -> bytes:
+    """The request body, whole: 413 past TINYMLP_MAX_BODY_BYTES even when it comes chunked (with
+    no Content-Length to refuse it by up front), 415 for an encoding this service does not decode."""
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(f"Content-Encoding {encoding[:40]!r} is not accepted; send the JSON body "
+                                   "unencoded (no Content-Encoding header)")
+    cached = getattr(request, "_tinymlp_body", None)
+    if cached is not None:
+        return cached
+    limit = config().max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"The body is larger than {limit} bytes; send fewer rows per request.")
+    chunks, have = [], 0
+    while have < limit:
+        chunk = request.stream.read(limit - have)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        have += len(chunk)
+    data = b"".join(chunks)
+    if len(data) >= limit:
+        try:
+            more = request.stream.read(1)
+        except RequestEntityTooLarge:  # werkzeug's stream, capped at the same limit, had more
+            more = b"x"
+        if more:
+            raise TooLarge(f"The body is larger than {limit} bytes; send fewer rows per request.")
+    request._tinymlp_body = data
+    return data
+
+
+def json_body():
+    """The body, parsed strictly: 400 if it is not JSON."""
+    try:
+        return loads(body_bytes())
+    except MalformedJSON as e:
+        raise MalformedRequest(f"{e}") from None
 
 
 def load_body(schema: Schema):
-    """The JSON body, parsed strictly (400 if broken) and loaded by ``schema`` (422 if invalid)."""
-    try:
-        data = loads(request.get_data(cache=True))
-    except MalformedJSON as e:
-        raise APIError(400, f"{e}") from None
+    """The JSON body loaded by ``schema``: 400 if broken, 422 if it does not fit."""
+    data = json_body()
     try:
         return schema.load(data)
     except ValidationError as e:
         raise invalid(e.messages) from None
+
+
+def invalid(messages, cls: type[ServiceError] = InvalidInput) -> ServiceError:
+    """A marshmallow ``ValidationError.messages`` as a domain error naming the first fault."""
+    errors = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, path if k == "_schema" else [*path, k])
+        elif isinstance(node, list) and all(isinstance(x, str) for x in node):
+            errors.extend({"field": ".".join(map(str, path)) or None, "message": m} for m in node)
+        else:
+            errors.append({"field": ".".join(map(str, path)) or None, "message": str(node)})
+
+    walk(messages, [])
+    first = errors[0]
+    where = f"{first['field']}: " if first.get("field") else ""
+    return cls(f"{where}{first['message']}", errors=errors[:10])
 
 
 def documented(*decorators):

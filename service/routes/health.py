@@ -6,9 +6,8 @@ from flask import Response, jsonify
 from flask_smorest import Blueprint
 
 from service import metrics
-from service.lookup import registry
-from service.routes.common import documented
-from service.schemas import Health, NotReady, Ready
+from service.routes.common import documented, registry
+from service.schemas.models import Health, NotReady, Ready
 
 blp = Blueprint("health", __name__, description="Liveness, readiness, metrics")
 
@@ -23,10 +22,13 @@ def healthz():
 @blp.route("/readyz", methods=["GET"])
 @documented(blp.response(200, Ready), blp.alt_response(503, schema=NotReady))
 def readyz():
-    """200 once the store is readable and every model has a servable version; else 503."""
+    """200 once the store is scanned and readable and a model can be served. A model that
+    cannot be served is listed under ``failures`` (and is itself not ready) but does not
+    take the service out of rotation."""
     snap = registry().snapshot
     if snap.ready:
-        return jsonify(status="ready", models={n: e.served for n, e in snap.models.items()})
+        return jsonify(status="ready", models={n: e.served for n, e in sorted(snap.models.items())
+                                               if e.served is not None}, failures=snap.failures)
     if not snap.loaded:
         why = "models are still loading"
     elif snap.store_error:
@@ -34,8 +36,8 @@ def readyz():
     elif not snap.models:
         why = "the model store holds no models; train them with `make train`"
     else:
-        why = "no servable version for: " + ", ".join(n for n, e in snap.models.items() if e.served is None)
-    resp = jsonify(code=503, status="not ready", message=why)
+        why = "no model can be served; see failures"
+    resp = jsonify(code=503, status="not ready", message=why, failures=snap.failures)
     resp.status_code = 503
     return resp
 

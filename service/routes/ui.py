@@ -8,9 +8,9 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, request, send_from_directory
 
-from service.errors import APIError
-from service.lookup import entry, find
+from service.errors import InvalidInput, NotFound, NotImplementedHere
 from service.pictures import PictureCache
+from service.routes.common import lookup, registry
 from trainer.tasks import UnknownTask, get_task
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -29,7 +29,7 @@ def index():
 
 @blp.route("/ui/models/<name>", methods=["GET"])
 def dashboard(name):
-    entry(name)  # 404 for a model that does not exist
+    registry().entry(name)  # 404 for a model that does not exist
     return send_from_directory(STATIC, "model.html")
 
 
@@ -44,7 +44,7 @@ def _png(key, draw) -> Response:
     try:
         png = _cache().get(key, draw)
     except plots.PlotsUnavailable as e:
-        raise APIError(501, f"{e}.") from None
+        raise NotImplementedHere(f"{e}.") from None
     return Response(png, mimetype="image/png", headers={"Cache-Control": "public, max-age=86400"})
 
 
@@ -52,7 +52,7 @@ def _png(key, draw) -> Response:
 def curve(name, version):
     from trainer import plots
 
-    model = find(name, version=version)
+    model = lookup(name, version=version)
     return _png((name, version, "curve"), lambda: plots.curve_png(model.network))
 
 
@@ -60,14 +60,14 @@ def curve(name, version):
 def regions(name, version):
     from trainer import plots
 
-    model = find(name, version=version)
+    model = lookup(name, version=version)
     try:
-        task = get_task(model.network.metadata.get("task", ""))
+        task = get_task(model.info.task or "")
     except UnknownTask:
-        raise APIError(404, f"{name} version {version} names no known task, so it has no picture.") from None
+        raise NotFound(f"{name} version {version} names no known task, so it has no picture.") from None
     unknown = sorted(set(request.args) - set(task.features))
     if unknown:
-        raise APIError(422, f"unknown parameter(s) {unknown}; {name} takes a value for some of "
+        raise InvalidInput(f"unknown parameter(s) {unknown[:5]}; {name} takes a value for some of "
                             f"{', '.join(task.features)} (red: b, the blue of the red-green plane).")
     fixed = {}
     for feature in task.features:
@@ -77,18 +77,18 @@ def regions(name, version):
         try:
             value = float(raw)
         except ValueError:
-            raise APIError(422, f"{feature} must be a number, got {raw!r}.") from None
+            raise InvalidInput(f"{feature} must be a number, got {raw[:40]!r}.") from None
         i = task.features.index(feature)
         if not task.low[i] <= value <= task.high[i]:
-            raise APIError(422, f"{feature} must be within {task.low[i]:g}..{task.high[i]:g}, got {value:g}.")
+            raise InvalidInput(f"{feature} must be within {task.low[i]:g}..{task.high[i]:g}, got {value:g}.")
         fixed[feature] = int(value) if task.dtype == "int" else value
     if task.name == "red" and not fixed:
         fixed = {"b": 64}
     if not task.is_classifier:
-        raise APIError(404, f"{task.name} is a regression task; it has no decision regions.")
+        raise NotFound(f"{task.name} is a regression task; it has no decision regions.")
     try:
         plots.plane_of(task, fixed)
     except ValueError as e:
-        raise APIError(404, f"{e}.") from None
+        raise NotFound(f"{e}.") from None
     key = (name, version, "regions", tuple(sorted(fixed.items())))
     return _png(key, lambda: plots.regions_png(model.network, task, fixed))

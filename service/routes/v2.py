@@ -1,24 +1,25 @@
 """The KServe / Triton V2 Open Inference Protocol (REST, JSON tensors only).
 
-One input tensor ``input`` of shape [N, n_features]; outputs ``probabilities``
-(FP32 [N, n_classes]) and ``label`` (BYTES [N]) for classifiers, ``value`` (FP32)
-for regressors. Errors are ``{"error": "..."}``.
+One input tensor ``input`` of shape [N, n_features]; outputs ``probabilities`` (FP32
+[N, n_classes]) and ``label`` (BYTES [N]) for classifiers, ``value`` (FP32) for regressors.
+Errors are ``{"error": "..."}``. The views parse the protocol's bodies and encode its
+answers; checking the rows and running the model are the data plane's, as for /predict.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from flask import current_app, g, jsonify, request
+from flask import current_app, jsonify, request
 from flask_smorest import Blueprint
+from marshmallow import ValidationError
 
 import service
-from service import metrics
-from service.errors import APIError
-from service.jsonio import MalformedJSON, dumps, loads
-from service.lookup import find, registry
-from service.routes.common import documented
-from service.schemas_v2 import (
-    DATATYPES,
+from service import dataplane
+from service.encoding import output_names, v2_outputs
+from service.errors import MalformedRequest, NotServable
+from service.gcpause import gc_paused
+from service.jsonio import dumps
+from service.routes.common import config, documented, invalid, json_body, lookup, registry
+from service.schemas.v2 import (
     InferRequest,
     InferResponse,
     ModelMetadata,
@@ -28,10 +29,11 @@ from service.schemas_v2 import (
     ServerReady,
     V2Error,
 )
-from service.validation import InputError, to_matrix
+from service.tensors import accepted_datatypes, rows_of
 
 blp = Blueprint("v2", __name__, url_prefix="/v2", description="KServe / Triton V2 inference protocol")
 
+REQUEST = InferRequest()
 
 
 @blp.route("", methods=["GET"])
@@ -51,110 +53,73 @@ def live():
 @blp.route("/health/ready", methods=["GET"])
 @documented(blp.response(200, ServerReady), blp.alt_response(503, schema=V2Error))
 def ready():
-    """Ready once every model has a servable version."""
+    """Ready once the store is scanned and a model can be served (a broken model is itself not ready)."""
     if not registry().snapshot.ready:
-        raise APIError(503, "not ready: models are not loaded")
+        raise NotServable("not ready: no model can be served yet; see /readyz")
     return jsonify(ready=True)
 
 
 def _metadata(model) -> dict:
-    net = model.network
-    k = net.input_spec.n_features
-    if net.is_classifier:
-        outputs = [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(net.labels)]},
+    spec, output = model.info.input, model.info.output
+    if output.is_classifier:
+        outputs = [{"name": "probabilities", "datatype": "FP32", "shape": [-1, output.n_outputs]},
                    {"name": "label", "datatype": "BYTES", "shape": [-1]}]
     else:
-        outputs = [{"name": "value", "datatype": "FP32", "shape": [-1, net.n_outputs]}]
-    entry = registry().snapshot.models[model.name]
-    return {"name": model.name, "versions": [str(v) for v in sorted(entry.versions)],
-            "platform": "tinymlp_numpy",
-            "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, k]}], "outputs": outputs}
+        outputs = [{"name": "value", "datatype": "FP32", "shape": [-1, output.n_outputs]}]
+    versions = registry().entry(model.name).versions
+    return {"name": model.name, "versions": [str(v) for v in versions], "platform": "tinymlp_numpy",
+            "inputs": [{"name": "input", "datatype": accepted_datatypes(spec)[0], "shape": [-1, spec.n_features]}],
+            "outputs": outputs}
 
 
 @blp.route("/models/<name>", methods=["GET"])
 @blp.route("/models/<name>/versions/<int:version>", methods=["GET"])
-@documented(blp.response(200, ModelMetadata), blp.alt_response(404, schema=V2Error))
+@documented(blp.response(200, ModelMetadata), blp.alt_response(404, schema=V2Error),
+            blp.alt_response(503, schema=V2Error))
 def model_metadata(name, version=None):
     """Model metadata: inputs and outputs."""
-    return jsonify(_metadata(find(name, version=version)))
+    return jsonify(_metadata(lookup(name, version=version)))
 
 
 @blp.route("/models/<name>/ready", methods=["GET"])
 @blp.route("/models/<name>/versions/<int:version>/ready", methods=["GET"])
-@documented(blp.response(200, ModelReady), blp.alt_response(404, schema=V2Error))
+@documented(blp.response(200, ModelReady), blp.alt_response(404, schema=V2Error),
+            blp.alt_response(503, schema=V2Error))
 def model_ready(name, version=None):
-    """200 when the model (version) can serve."""
-    m = find(name, version=version)
+    """200 when the model (version) can serve; 503 saying why when it cannot."""
+    m = lookup(name, version=version)
     return jsonify(name=m.name, version=str(m.version), ready=True)
-
-
-def _tensor(body, model) -> tuple[np.ndarray, str]:
-    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or len(body["inputs"]) != 1:
-        raise APIError(400, "the request must hold 'inputs': a list of exactly one tensor named 'input'")
-    t = body["inputs"][0]
-    if not isinstance(t, dict) or t.get("name") != "input":
-        raise APIError(400, "the input tensor must be named 'input'")
-    dtype = t.get("datatype")
-    if dtype not in DATATYPES:
-        raise APIError(400, f"datatype {dtype!r} is not supported; use one of {sorted(DATATYPES)}")
-    shape, data = t.get("shape"), t.get("data")
-    k = model.spec.n_features
-    if (not isinstance(shape, list) or len(shape) != 2 or not all(type(s) is int for s in shape)
-            or shape[1] != k or shape[0] < 1):
-        raise APIError(400, f"input shape must be [N, {k}] with N >= 1, got {shape!r}")
-    if not isinstance(data, list):
-        raise APIError(400, "input 'data' must be a list (JSON tensors only)")
-    flat = data if not data or not isinstance(data[0], list) else [v for row in data for v in row]
-    if len(flat) != shape[0] * k:
-        raise APIError(400, f"input has {len(flat)} values but shape {shape} needs {shape[0] * k}")
-    if model.spec.dtype == "int" and dtype.startswith("FP"):
-        # Integer models accept float tensors whose values are whole numbers.
-        if any(type(v) is float and not v.is_integer() for v in flat):
-            raise APIError(400, f"model {model.name} takes whole numbers; the input holds fractions")
-        flat = [int(v) if type(v) is float else v for v in flat]
-    rows = [flat[i : i + k] for i in range(0, len(flat), k)]
-    try:
-        X = to_matrix(rows, model.spec, current_app.config["TINYMLP"].max_rows, field="input")
-    except InputError as e:
-        raise APIError(400 if e.status == 422 else e.status, str(e)) from None
-    return X, dtype
 
 
 @blp.route("/models/<name>/infer", methods=["POST"])
 @blp.route("/models/<name>/versions/<int:version>/infer", methods=["POST"])
 @documented(blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": InferRequest}}}),
-            blp.response(200, InferResponse), *(blp.alt_response(c, schema=V2Error) for c in (400, 404, 413)))
+            blp.response(200, InferResponse),
+            *(blp.alt_response(c, schema=V2Error) for c in (400, 404, 413, 415, 503)))
 def infer(name, version=None):
     """Inference with JSON tensors."""
     if request.headers.get("Inference-Header-Content-Length"):
-        raise APIError(400, "binary tensor data is not supported; send JSON tensors (binary_data=False)")
-    model = find(name, version=version)
-    try:
-        body = loads(request.get_data(cache=False))
-    except MalformedJSON as e:
-        raise APIError(400, str(e)) from None
-    X, _ = _tensor(body, model)
-    net = model.network
-    n = len(X)
-    if net.is_classifier:
-        proba = net.predict_proba(X).astype(np.float32)
-        labels = np.asarray(net.labels, dtype=object)[proba.argmax(axis=1)].tolist()
-        outputs = [{"name": "probabilities", "datatype": "FP32", "shape": [n, len(net.labels)],
-                    "data": proba.ravel().tolist()},
-                   {"name": "label", "datatype": "BYTES", "shape": [n], "data": labels}]
-    else:
-        out = net.forward(X).astype(np.float32)
-        outputs = [{"name": "value", "datatype": "FP32", "shape": list(out.shape), "data": out.ravel().tolist()}]
-    wanted = body.get("outputs")
-    if isinstance(wanted, list) and wanted:
-        names = {o.get("name") for o in wanted if isinstance(o, dict)}
-        unknown = names - {o["name"] for o in outputs}
-        if unknown:
-            raise APIError(400, f"unknown output(s) {sorted(unknown)}; outputs: {[o['name'] for o in outputs]}")
-        outputs = [o for o in outputs if o["name"] in names]
-    metrics.count_rows(model.name, model.version, n)
-    g.model, g.version = model.name, model.version
-    resp = {"model_name": model.name, "model_version": str(model.version), "outputs": outputs}
-    if isinstance(body.get("id"), str):
-        resp["id"] = body["id"]
-    return current_app.response_class(dumps(resp), mimetype="application/json")
+        raise MalformedRequest("binary tensor data is not supported; send JSON tensors (binary_data=False)")
+    model = lookup(name, version=version)
+    with gc_paused():
+        data = json_body()
+        try:
+            body = REQUEST.load(data)
+        except ValidationError as e:  # the protocol's 400
+            raise invalid(e.messages, MalformedRequest) from None
+        tensor = body["inputs"][0]
+        if "binary_data_size" in (tensor.get("parameters") or {}):
+            raise MalformedRequest("binary tensor data is not supported; send JSON tensors (binary_data=False)")
+        wanted = [o["name"] for o in body.get("outputs") or ()] or None  # none named: all of them
+        if wanted:
+            unknown = sorted(set(wanted) - set(output_names(model)))
+            if unknown:
+                raise MalformedRequest(f"unknown output(s) {unknown[:5]}; {name} has {output_names(model)}")
+        X = dataplane.check_rows(model, rows_of(tensor, model.spec, name), max_rows=config().max_rows,
+                                 field="input")
+        answer = {"model_name": model.name, "model_version": str(model.version),
+                  "outputs": v2_outputs(dataplane.predict(model, X), wanted)}
+        if "id" in body:
+            answer["id"] = body["id"]
+        payload = dumps(answer)
+    return current_app.response_class(payload, mimetype="application/json")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from service.process import Gunicorn, TrainerWorker
+from tests.processes import Gunicorn, TrainerWorker
 from trainer import pipeline
 from trainer.store import ModelStore
 from trainer.tasks import TASKS
@@ -172,3 +172,14 @@ def test_a_wrong_token_is_reported(site, page):
     page.get_by_label("Token").fill("wrong")
     page.get_by_role("button", name="Start a job").click()
     expect(page.locator("#job-status")).to_contain_text("Authorization: Bearer")
+
+
+def test_the_docs_page_renders_each_model_offline(site, page):
+    from playwright.sync_api import expect
+
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(site.base + "/docs")
+    expect(page.locator(".swagger-ui .information-container")).to_contain_text("tinymlp", timeout=15_000)
+    expect(page.get_by_text("/predict/red", exact=True).first).to_be_visible()
+    assert all(url.startswith(site.base) for url in requests), [u for u in requests if not u.startswith(site.base)]

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from service.process import Gunicorn
+from tests.processes import Gunicorn
 
 
 def call(base, method, path, body=None, headers=None, timeout=10):

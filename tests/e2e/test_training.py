@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from service.process import Gunicorn, TrainerWorker
 from tests.e2e.conftest import call
+from tests.processes import Gunicorn, TrainerWorker
 from trainer import pipeline
 from trainer.store import ModelStore
 from trainer.tasks import TASKS

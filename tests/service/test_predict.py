@@ -40,6 +40,8 @@ def test_rows_as_objects_keyed_by_feature(client):
     a = client.post("/predict/red", json={"inputs": [{"r": 255, "g": 0, "b": 0}]}).json
     b = client.post("/predict/red", json={"inputs": [[255, 0, 0]]}).json
     assert a == b
+    mixed = client.post("/predict/red", json={"inputs": [[255, 0, 0], {"b": 0, "g": 0, "r": 255}]}).json
+    assert mixed["predictions"] == b["predictions"] * 2
 
 
 def test_pinned_versions_and_labels(client, store, app):
@@ -74,7 +76,7 @@ BAD = [
     ("boolean", "/predict/red", {"inputs": [[True, 0, 0]]}, None, 422, "True is a bool"),
     ("null", "/predict/red", {"inputs": [[None, 0, 0]]}, None, 422, "None is a NoneType"),
     ("float for red", "/predict/red", {"inputs": [[255.5, 0, 0]]}, None, 422, "not a whole number"),
-    ("float 1.0 for red", "/predict/red", {"inputs": [[1.0, 0, 0]]}, None, 422, "not a whole number"),
+    ("fraction for red", "/predict/red", {"inputs": [[0, 0.001, 0]]}, None, 422, "0.001 is not a whole number"),
     ("above range", "/predict/red", {"inputs": [[256, 0, 0]]}, None, 422, "256 is outside 0..255"),
     ("below range", "/predict/red", {"inputs": [[0, -1, 0]]}, None, 422, "-1 is outside 0..255"),
     ("huge number", "/predict/red", {"inputs": [[10**30, 0, 0]]}, None, 422, "is outside 0..255"),
@@ -90,7 +92,7 @@ BAD = [
     ("row too long", "/predict/red", {"inputs": [[1, 2, 3, 4]]}, None, 422, "row 0 has 4"),
     ("ragged rows", "/predict/red", {"inputs": [[1, 2, 3], [1, 2]]}, None, 422, "row 1 has 2"),
     ("row is a number", "/predict/red", {"inputs": [5]}, None, 422, "row 0 is int"),
-    ("mixed rows", "/predict/red", {"inputs": [[1, 2, 3], {"r": 1, "g": 2, "b": 3}]}, None, 422, "row 1 is dict"),
+    ("row is a string", "/predict/red", {"inputs": [[1, 2, 3], "1,2,3"]}, None, 422, "row 1 is str"),
     ("unknown feature key", "/predict/red", {"inputs": [{"r": 1, "g": 2, "b": 3, "a": 4}]}, None, 422,
      "unknown field(s) ['a']"),
     ("missing feature key", "/predict/red", {"inputs": [{"r": 1, "g": 2}]}, None, 422, "missing ['b']"),
@@ -105,7 +107,7 @@ BAD = [
     ("invalid UTF-8", "/predict/red", b'{"inputs": [[1, 2, \xff]]}', None, 400, "not valid JSON"),
     ("deeply nested JSON", "/predict/red", '{"inputs": ' + nested(5000) + "}", None, 400, "not valid JSON"),
     ("unknown model", "/predict/purple", {"inputs": [[1, 2, 3]]}, None, 404, "No model named 'purple'"),
-    ("unknown version", "/predict/red/versions/99", {"inputs": [[1, 2, 3]]}, None, 404, "no servable version 99"),
+    ("unknown version", "/predict/red/versions/99", {"inputs": [[1, 2, 3]]}, None, 404, "has no version 99"),
     ("unknown label", "/predict/red/labels/prod", {"inputs": [[1, 2, 3]]}, None, 404, "no label 'prod'"),
     ("GET on predict", "/predict/red", None, None, 405, "not allowed"),
     ("string for iris", "/predict/iris", {"inputs": [["5.1", 3.5, 1.4, 0.2]]}, None, 422, "is a str"),
@@ -140,3 +142,28 @@ def test_validation_errors_name_row_column_and_feature(client):
     assert r.status_code == 422
     assert r.json["errors"][0] == {"field": "inputs", "row": 1, "column": 1, "feature": "g",
                                    "message": "300 is outside 0..255"}
+
+
+def test_whole_numbers_spelled_as_floats_are_taken_alike_by_predict_and_v2(client):
+    native = client.post("/predict/red", json={"inputs": [[255.0, 0, 0.0]]})
+    assert native.status_code == 200, native.json
+    v2 = client.post("/v2/models/red/infer", json={"inputs": [
+        {"name": "input", "datatype": "FP32", "shape": [1, 3], "data": [255.0, 0, 0.0]}]})
+    assert v2.status_code == 200, v2.json
+    assert v2.json["outputs"][1]["data"] == [native.json["predictions"][0]["label"]]
+    assert client.post("/predict/red", json={"inputs": [[255.5, 0, 0]]}).status_code == 422
+    bad = client.post("/v2/models/red/infer", json={"inputs": [
+        {"name": "input", "datatype": "FP32", "shape": [1, 3], "data": [255.5, 0, 0]}]})
+    assert bad.status_code == 400 and "not a whole number" in bad.json["error"]
+
+
+def test_errors_echo_at_most_a_few_dozen_characters_of_what_the_client_sent(client, store):
+    for _ in range(30):
+        store.publish("xor", store.load("xor", 1))
+    client.application.extensions["tinymlp.registry"].refresh()
+    long = "a" * 3000
+    for path in (f"/predict/xor/labels/{long}", f"/predict/{long}", f"/models/{long}"):
+        r = client.post(path, json={"inputs": [[0, 1]]}) if path.startswith("/predict") else client.get(path)
+        assert r.status_code == 404 and len(r.json["message"]) < 400, r.json
+    r = client.post("/predict/xor/versions/999", json={"inputs": [[0, 1]]})
+    assert r.status_code == 404 and "31 in all" in r.json["message"] and len(r.json["message"]) < 400, r.json

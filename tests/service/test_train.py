@@ -21,7 +21,10 @@ def _count(client):
 def test_off_without_a_configured_token(client):
     r = client.post("/train/red", json={}, headers=AUTH)
     assert r.status_code == 403 and "TINYMLP_TRAIN_TOKEN" in r.json["message"]
-    assert client.get("/train/jobs").status_code == 403
+    assert client.get("/train/jobs", headers=AUTH).status_code == 403
+    # no Authorization header at all: 401 saying how to authenticate, whether or not training is on
+    for r in (client.get("/train/jobs"), client.post("/train/red", json={})):
+        assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
@@ -29,6 +32,7 @@ def test_off_without_a_configured_token(client):
 def test_missing_or_wrong_token_is_401(trainable, headers):
     r = trainable.post("/train/red", json={"epochs": 1}, headers=headers)
     assert r.status_code == 401 and "Authorization: Bearer" in r.json["message"]
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
     assert trainable.get("/train/jobs", headers=headers).status_code == 401
     assert _count(trainable) == 0
 

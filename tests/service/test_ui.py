@@ -29,7 +29,7 @@ def test_pictures_are_drawn_once_per_version(client, app):
 
 @pytest.mark.parametrize(("path", "status", "fragment"), [
     ("/ui/models/nope", 404, "No model named"),
-    ("/ui/models/red/versions/9/curve.png", 404, "no servable version 9"),
+    ("/ui/models/red/versions/9/curve.png", 404, "has no version 9"),
     ("/ui/models/red/versions/1/regions.png?b=300", 422, "within 0..255"),
     ("/ui/models/red/versions/1/regions.png?b=blue", 422, "must be a number"),
     ("/ui/models/red/versions/1/regions.png?z=1", 422, "unknown parameter"),

@@ -35,7 +35,7 @@ def test_training_is_reproducible_end_to_end(store):
     a = pipeline.train_task(task, store, config=cfg)
     b = pipeline.train_task(task, store, config=cfg)
     assert a.network.theta.tobytes() == b.network.theta.tobytes()
-    assert a.record["data_hash"] == b.record["data_hash"]
+    assert a.record.data_hash == b.record.data_hash
     assert (a.published.version, b.published.version) == (1, 2)
 
 

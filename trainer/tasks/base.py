@@ -79,12 +79,3 @@ class Task:
             return rng.integers(low.astype(int), high.astype(int) + 1, size=(n, len(low)))
         return rng.uniform(low, high, size=(n, len(low)))
 
-    def describe(self) -> dict:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "input": self.input_spec.to_dict(),
-            "labels": list(self.labels) if self.labels else None,
-            "target": {"metric": self.target.metric, "bar": self.target.bar,
-                       "eval_set": self.target.eval_set},
-        }

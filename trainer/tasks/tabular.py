@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import os
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from mlp import NetworkConfig, TrainConfig
+from trainer import settings
 from trainer.tasks.base import Target, Task
 
 _SHIPPED_DATA = Path(__file__).resolve().parent / "data"  # inside the package: wheels and images carry it
@@ -74,7 +74,7 @@ class Iris(Task):
 
 def iris_path() -> Path:
     """iris.csv from $TINYMLP_DATA_DIR if it holds one, else the copy shipped in the package."""
-    own = Path(os.environ.get("TINYMLP_DATA_DIR", "data")) / "iris.csv"
+    own = Path(settings.read("TINYMLP_DATA_DIR")) / "iris.csv"
     return own if own.is_file() else _SHIPPED_DATA / "iris.csv"
 
 

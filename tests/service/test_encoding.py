@@ -1,4 +1,4 @@
-"""The predict response written from numpy matches what the network computes, row by row."""
+"""The answers written from numpy (native JSON, V2 tensors) match what the network computes, row by row."""
 
 from __future__ import annotations
 
@@ -9,13 +9,18 @@ import numpy as np
 import pytest
 
 from mlp import InputSpec, Network, NetworkConfig
-from service.inference import predictions_json
+from service.dataplane import predict
+from service.encoding import native_json, v2_outputs
 
 
 def _model(name, n_outputs, labels=None, **kw):
     spec = InputSpec(features=("a", "b"), dtype="float", low=(-1, -1), high=(1, 1))
     net = Network.build(NetworkConfig(hidden=(4,), **kw), 2, n_outputs, seed=3, labels=labels, input_spec=spec)
     return SimpleNamespace(name=name, version=7, network=net)
+
+
+def predictions_json(model, X):
+    return native_json(predict(model, X))
 
 
 X = np.random.default_rng(0).uniform(-1, 1, (257, 2))
@@ -40,3 +45,15 @@ def test_regressor_values_match_forward(n_outputs):
     out = model.network.forward(X[:5])
     got = np.array([p["value"] if n_outputs > 1 else [p["value"]] for p in preds])
     np.testing.assert_allclose(got, out, rtol=1e-6)
+
+
+def test_v2_outputs_match_predict_proba_and_honour_the_outputs_asked_for():
+    model = _model("clf", 3, labels=("a", "b", "c"))
+    prediction = predict(model, X[:4])
+    model.info = SimpleNamespace(output=SimpleNamespace(is_classifier=True))
+    out = {o["name"]: o for o in v2_outputs(prediction)}
+    assert out["probabilities"]["shape"] == [4, 3] and out["label"]["shape"] == [4]
+    np.testing.assert_allclose(np.asarray(out["probabilities"]["data"]).reshape(4, 3),
+                               model.network.predict_proba(X[:4]), rtol=1e-6)
+    assert out["label"]["data"] == model.network.predict(X[:4]).tolist()
+    assert [o["name"] for o in v2_outputs(prediction, ["label"])] == ["label"]

@@ -1,0 +1,147 @@
+"""/train bodies: what a training job takes (checked strictly; the examples' rows are then
+checked against the model like predict input), and the job it answers, dumped from the
+job table's typed ``Job`` record."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, validate
+
+from service.schemas.common import Answer, Real, Text, Timestamp, Whole
+from trainer.jobs import JobStatus, Policy
+
+MAX_EPOCHS = 500
+MAX_SAMPLES = 200_000
+MAX_EXAMPLES = 1_000
+
+
+class ExampleRow(fields.Raw):
+    """One row, as predict takes it: a list in feature order or an object keyed by feature."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list | dict):
+            raise ValidationError("must be a row: a list in the model's feature order, or an object keyed by "
+                                  "feature name")
+        return value
+
+
+class Example(Schema):
+    class Meta:
+        unknown = RAISE
+
+    input = ExampleRow(required=True, metadata={"description": "one row, as predict takes it"})
+    label = Text(metadata={"description": "classifiers: one of the model's labels"})
+    value = Real(metadata={"description": "regressors: the target value"})
+
+
+class TrainRequest(Schema):
+    class Meta:
+        unknown = RAISE
+
+    epochs = Whole(validate=validate.Range(1, MAX_EPOCHS), metadata={"description": "default 10"})
+    learning_rate = Real(validate=validate.Range(0, 1, min_inclusive=False),
+                         metadata={"description": "default: the parent's", "exclusiveMinimum": 0})
+    batch_size = Whole(validate=validate.Range(1, 4096), metadata={"description": "default: the parent's"})
+    samples = Whole(validate=validate.Range(100, MAX_SAMPLES),
+                    metadata={"description": "fresh rows drawn from the task; default: the task's"})
+    seed = Whole(validate=validate.Range(0, 2**32 - 1), metadata={"description": "default: from the job id"})
+    from_version = Whole(validate=validate.Range(min=1), metadata={"description": "default: the served version"})
+    examples = fields.List(fields.Nested(Example), validate=validate.Length(max=MAX_EXAMPLES),
+                           metadata={"description": "labelled rows mixed into the training data"})
+    promote = fields.Enum(Policy, by_value=True, load_default=Policy.IF_BETTER,
+                          metadata={"description": "if_better: move the default label only if the held-out "
+                                                   "metric improves; always: whether or not it beats its parent; "
+                                                   "never. No policy promotes a version that does no better than "
+                                                   "the trivial model."})
+
+
+class JobQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    model = fields.String(validate=validate.Length(1, 64))
+    status = fields.Enum(JobStatus, by_value=True)
+    limit = fields.Integer(validate=validate.Range(1, 1000), load_default=100)
+
+
+class ExampleOut(Answer):
+    input = fields.List(fields.Float(), required=True)
+    label = fields.String()
+    value = fields.Float()
+
+    @post_dump
+    def _drop_none(self, data, **kwargs):
+        return {k: v for k, v in data.items() if v is not None}
+
+
+class ParamsBrief(Answer):
+    epochs = fields.Integer(allow_none=True)
+    learning_rate = fields.Float(allow_none=True)
+    batch_size = fields.Integer(allow_none=True)
+    samples = fields.Integer(allow_none=True)
+    seed = fields.Integer(allow_none=True)
+    from_version = fields.Integer(allow_none=True)
+    promote = fields.Enum(Policy, by_value=True, required=True)
+
+
+class Params(ParamsBrief):
+    examples = fields.List(fields.Nested(ExampleOut), required=True)
+
+
+class Progress(Answer):
+    epoch = fields.Integer(required=True)
+    loss = fields.Float(required=True)
+    metric = fields.Float(required=True)
+    seconds = fields.Float(required=True)
+
+
+class Score(Answer):
+    value = fields.Float(required=True)
+    loss = fields.Float(allow_none=True)
+
+
+class Promotion(Answer):
+    policy = fields.Enum(Policy, by_value=True, required=True)
+    promoted = fields.Boolean(required=True)
+    reason = fields.String(required=True)
+    eval_set = fields.String(required=True)
+    metric = fields.String(required=True)
+    parent = fields.Nested(Score, required=True)
+    new = fields.Nested(Score, required=True)
+    baseline = fields.Nested(Score, allow_none=True, metadata={"description": "the trivial model: the majority "
+                                                                              "class, or the training mean"})
+    pinned = fields.String(allow_none=True)
+
+
+class JobBrief(Answer):
+    """A job as lists show it: everything but its examples."""
+
+    id = fields.String(required=True)
+    model = fields.String(required=True)
+    status = fields.Enum(JobStatus, by_value=True, required=True)
+    params = fields.Nested(ParamsBrief, required=True)
+    examples = fields.Function(lambda job: len(job.params.examples), required=True,
+                               metadata={"type": "integer", "description": "how many examples the job was given"})
+    parent_version = fields.Integer(allow_none=True, required=True)
+    published_version = fields.Integer(allow_none=True, required=True)
+    promoted = fields.Boolean(allow_none=True, required=True)
+    promotion = fields.Nested(Promotion, allow_none=True, required=True,
+                              metadata={"description": "policy, reason, held-out scores of parent, new and baseline"})
+    progress = fields.List(fields.Nested(Progress), required=True, metadata={"description": "per epoch"})
+    error = fields.String(allow_none=True, required=True)
+    cancel_requested = fields.Boolean(required=True)
+    worker = fields.String(allow_none=True)
+    submitted_at = Timestamp(required=True)
+    started_at = Timestamp(allow_none=True)
+    finished_at = Timestamp(allow_none=True)
+    heartbeat_at = Timestamp(allow_none=True)
+    publishing_at = Timestamp(allow_none=True, metadata={"description": "when it began publishing; from then on "
+                                                                        "it cannot be cancelled"})
+
+
+class Job(JobBrief):
+    params = fields.Nested(Params, required=True)
+
+
+class JobList(Answer):
+    jobs = fields.List(fields.Nested(JobBrief), required=True,
+                       metadata={"description": "newest first; each job's examples are left out (GET the job)"})

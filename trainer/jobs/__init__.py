@@ -1,0 +1,22 @@
+"""Training jobs: typed records, and the table that holds them (SQLite, or PostgreSQL when
+TINYMLP_DATABASE_URL is set). ``open_jobs`` picks the table from the settings."""
+
+from __future__ import annotations
+
+from trainer.jobs.records import Example, Job, JobParams, JobStatus, Policy, Progress, Promotion, Score
+from trainer.jobs.sqlite import SQLiteJobTable
+from trainer.jobs.table import JobError, JobNotFound, JobTable, QueueFull, QueueStats, TooLateToCancel, Unavailable
+
+
+def open_jobs(state_dir, database_url: str | None = None, *, max_queued: int = 32) -> JobTable:
+    """The job table: PostgreSQL at ``database_url`` if given, else SQLite under ``state_dir``."""
+    if database_url:
+        from trainer.jobs.postgres import PostgresJobTable
+
+        return PostgresJobTable(database_url, max_queued=max_queued)
+    return SQLiteJobTable(state_dir, max_queued=max_queued)
+
+
+__all__ = ["Example", "Job", "JobError", "JobNotFound", "JobParams", "JobStatus", "JobTable", "Policy",
+           "Progress", "Promotion", "QueueFull", "QueueStats", "SQLiteJobTable", "Score", "TooLateToCancel",
+           "Unavailable", "open_jobs"]

@@ -1,0 +1,276 @@
+"""The job table's semantics, written once for every database that holds it.
+
+Every state change is one short transaction, and the database decides every race:
+
+- ``submit`` inserts a ``queued`` job, refusing when the queue is full;
+- ``claim`` takes the oldest queued job whose model has no running job; a unique index
+  on running jobs per model makes a second one impossible, whatever the workers do;
+- ``beat`` records a running job's heartbeat (and progress) and says whether to stop;
+- ``start_publishing`` is the point of no return: it succeeds only while the job is still
+  this worker's and not cancelled, and from then on a cancel is refused (409);
+- ``record_published`` names the version as soon as it exists; ``finish`` ends the job;
+- ``reap`` fails running jobs whose worker has gone silent, by the database's clock, so
+  workers on hosts whose clocks disagree still agree on what is stale.
+
+Subclasses (``SQLiteJobTable``, ``PostgresJobTable``) give the connection, the clock, the
+claim and the schema; the rest is here.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from trainer.jobs.records import Job, JobParams, JobStatus, Progress, Promotion
+
+SCHEMA_VERSION = 2
+
+
+class JobError(Exception):
+    """A job-table operation that cannot be done; the message says why."""
+
+
+class QueueFull(JobError):
+    pass
+
+
+class JobNotFound(JobError, KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "no such job"
+
+
+class TooLateToCancel(JobError):
+    """The job has finished, or has begun to publish its version."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        if job.status.finished:
+            why = f"job {job.id} has already {job.status.value}"
+            if job.published_version is not None:
+                why += f" and published version {job.published_version}"
+        else:
+            why = f"job {job.id} is publishing its version" + (
+                f" ({job.published_version})" if job.published_version is not None else "")
+        super().__init__(f"{why}; there is nothing to cancel")
+
+
+class Unavailable(JobError):
+    """The database cannot be reached or used; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """What /metrics reports, read from the table so every replica reports the same."""
+
+    by_status: dict[str, int]
+    durations: list[float]  # seconds from claim to finish, of recently finished jobs
+    waits: list[float]  # seconds from submit to claim, of recently claimed jobs
+
+
+class JobTable(ABC):
+    """A job table; see the module's docstring for what each operation guarantees."""
+
+    param = "?"  # the driver's placeholder
+    NOW = ""  # an SQL expression: seconds since the epoch by the database's clock
+
+    def __init__(self, *, max_queued: int = 32):
+        self.max_queued = max_queued
+
+    # -- what a backend gives -------------------------------------------------------
+
+    @abstractmethod
+    @contextmanager
+    def _tx(self) -> Iterator:
+        """A cursor in one write transaction, committed on success."""
+
+    @abstractmethod
+    def _claim_row(self, cur, worker: str) -> dict | None:
+        """Inside a transaction: mark the oldest runnable queued job running for ``worker``."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the jobs live, for logs (never a password)."""
+
+    def close(self) -> None:  # noqa: B027 - a backend with a pool closes it
+        pass
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _sql(self, text: str) -> str:
+        return text.replace("?", self.param).replace("NOW()", self.NOW)
+
+    def _one(self, cur, sql: str, args=()) -> dict | None:
+        cur.execute(self._sql(sql), args)
+        row = cur.fetchone()
+        return None if row is None else dict(zip([d[0] for d in cur.description], row))
+
+    def _all(self, cur, sql: str, args=()) -> list[dict]:
+        cur.execute(self._sql(sql), args)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def _run(self, cur, sql: str, args=()) -> int:
+        cur.execute(self._sql(sql), args)
+        return cur.rowcount
+
+    @staticmethod
+    def _job(row: dict | None) -> Job | None:
+        if row is None:
+            return None
+        load = lambda v: json.loads(v) if isinstance(v, str) else v  # noqa: E731 - text or a JSON column
+        progress = load(row["progress"]) or []
+        return Job(
+            id=row["id"], model=row["model"], status=JobStatus(row["status"]),
+            params=JobParams.from_dict(load(row["params"]) or {}), submitted_at=float(row["submitted_at"]),
+            parent_version=row["parent_version"], published_version=row["published_version"],
+            promoted=None if row["promoted"] is None else bool(row["promoted"]),
+            promotion=Promotion.from_dict(load(row["promotion"])),
+            progress=tuple(Progress(**p) for p in progress), error=row["error"],
+            cancel_requested=bool(row["cancel_requested"]), worker=row["worker"],
+            started_at=_float(row["started_at"]), finished_at=_float(row["finished_at"]),
+            heartbeat_at=_float(row["heartbeat_at"]), publishing_at=_float(row["publishing_at"]),
+        )
+
+    def _get(self, cur, job_id: str) -> Job:
+        job = self._job(self._one(cur, "SELECT * FROM jobs WHERE id = ?", (job_id,)))
+        if job is None:
+            raise JobNotFound(f"no job {job_id!r}")
+        return job
+
+    # -- the service's side -------------------------------------------------------------
+
+    def submit(self, model: str, params: JobParams, parent_version: int | None) -> Job:
+        job_id = uuid.uuid4().hex[:16]
+        with self._tx() as cur:
+            queued = self._one(cur, "SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued'")["n"]
+            if queued >= self.max_queued:
+                raise QueueFull(f"{queued} jobs are queued, the most allowed (TINYMLP_MAX_QUEUED_JOBS); "
+                                "wait for some to finish, then submit again")
+            self._run(cur, "INSERT INTO jobs (id, model, status, params, submitted_at, parent_version) "
+                           "VALUES (?, ?, 'queued', ?, NOW(), ?)",
+                      (job_id, model, json.dumps(params.to_dict()), parent_version))
+            return self._get(cur, job_id)
+
+    def get(self, job_id: str) -> Job:
+        with self._tx() as cur:
+            return self._get(cur, job_id)
+
+    def list(self, *, model: str | None = None, status: JobStatus | str | None = None,
+             limit: int = 100) -> list[Job]:
+        sql, args = "SELECT * FROM jobs WHERE 1 = 1", []
+        if model is not None:
+            sql, args = sql + " AND model = ?", [*args, model]
+        if status is not None:
+            sql, args = sql + " AND status = ?", [*args, JobStatus(status).value]
+        with self._tx() as cur:
+            rows = self._all(cur, sql + " ORDER BY submitted_at DESC, id LIMIT ?", (*args, limit))
+        return [self._job(r) for r in rows]
+
+    def cancel(self, job_id: str) -> Job:
+        """A queued job is cancelled at once; a running one at its next epoch. A job that has
+        finished or begun publishing raises TooLateToCancel."""
+        with self._tx() as cur:
+            job = self._get(cur, job_id)
+            if job.status.finished or job.publishing_at is not None:
+                raise TooLateToCancel(job)
+            if job.status is JobStatus.QUEUED:
+                self._run(cur, "UPDATE jobs SET status = 'cancelled', finished_at = NOW(), "
+                               "error = 'cancelled before it started; nothing was published' WHERE id = ?", (job_id,))
+            else:
+                self._run(cur, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
+            return self._get(cur, job_id)
+
+    # -- the worker's side --------------------------------------------------------------
+
+    def claim(self, worker: str) -> Job | None:
+        """The oldest queued job of a model with no running job, now running for ``worker``."""
+        with self._tx() as cur:
+            row = self._claim_row(cur, worker)
+            return None if row is None else self._get(cur, row["id"])
+
+    def beat(self, job_id: str, worker: str, progress: list[Progress] | None = None) -> bool:
+        """Record a heartbeat (and the progress so far); True when the job should stop:
+        cancel requested, or no longer this worker's (reaped meanwhile)."""
+        sets, args = "heartbeat_at = NOW()", []
+        if progress is not None:
+            sets, args = sets + ", progress = ?", [json.dumps([p.__dict__ for p in progress])]
+        with self._tx() as cur:
+            if self._run(cur, f"UPDATE jobs SET {sets} WHERE id = ? AND worker = ? AND status = 'running'",
+                         (*args, job_id, worker)) == 0:
+                return True
+            return bool(self._one(cur, "SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,))["cancel_requested"])
+
+    def start_publishing(self, job_id: str, worker: str) -> bool:
+        """The point of no return: True (and cancels are refused from now on) if the job is
+        still this worker's, running and not cancelled; False otherwise."""
+        with self._tx() as cur:
+            return self._run(cur, "UPDATE jobs SET publishing_at = NOW(), heartbeat_at = NOW() WHERE id = ? "
+                                  "AND worker = ? AND status = 'running' AND cancel_requested = 0",
+                             (job_id, worker)) == 1
+
+    def record_published(self, job_id: str, version: int) -> None:
+        """Name the version a job published, the moment it exists (whatever happens next)."""
+        with self._tx() as cur:
+            self._run(cur, "UPDATE jobs SET published_version = ? WHERE id = ?", (version, job_id))
+
+    def finish(self, job_id: str, worker: str, status: JobStatus, *, progress: list[Progress] | None = None,
+               promotion: Promotion | None = None, error: str | None = None) -> bool:
+        """End a running job of ``worker``; False if it was not (reaped meanwhile)."""
+        if not status.finished:
+            raise ValueError(f"finish needs a final status, got {status}")
+        cols: dict = {"status": status.value}
+        if progress is not None:
+            cols["progress"] = json.dumps([p.__dict__ for p in progress])
+        if promotion is not None:
+            cols["promotion"] = json.dumps(promotion.to_dict())
+            cols["promoted"] = int(promotion.promoted)
+        if error is not None:
+            cols["error"] = error
+        sets = ", ".join(f"{k} = ?" for k in cols)
+        with self._tx() as cur:
+            return self._run(cur, f"UPDATE jobs SET {sets}, finished_at = NOW() "
+                                  "WHERE id = ? AND worker = ? AND status = 'running'",
+                             (*cols.values(), job_id, worker)) == 1
+
+    def requeue(self, job_id: str, worker: str) -> bool:
+        """Give a running job back to the queue (its worker is shutting down before publishing)."""
+        with self._tx() as cur:
+            return self._run(cur, "UPDATE jobs SET status = 'queued', worker = NULL, started_at = NULL, "
+                                  "heartbeat_at = NULL, progress = '[]' WHERE id = ? AND worker = ? "
+                                  "AND status = 'running' AND publishing_at IS NULL", (job_id, worker)) == 1
+
+    def reap(self, stale_after: float) -> list[Job]:
+        """Fail running jobs whose worker has been silent for ``stale_after`` seconds."""
+        with self._tx() as cur:
+            stale = self._all(cur, "SELECT id, publishing_at FROM jobs WHERE status = 'running' "
+                                   "AND heartbeat_at < NOW() - ?", (stale_after,))
+            for row in stale:
+                what = ("it died while publishing; see published_version" if row["publishing_at"] is not None
+                        else "nothing was published; submit the job again")
+                self._run(cur, "UPDATE jobs SET status = 'failed', finished_at = NOW(), error = ? WHERE id = ? "
+                               "AND status = 'running'",
+                          (f"its worker stopped answering (no heartbeat for {stale_after:g} s); {what}", row["id"]))
+            return [self._get(cur, row["id"]) for row in stale]
+
+    # -- for operators ------------------------------------------------------------------
+
+    def stats(self, window: float = 3600.0) -> QueueStats:
+        """Jobs by status, and the durations and waits of the jobs of the last ``window`` seconds."""
+        with self._tx() as cur:
+            counts = {r["status"]: int(r["n"]) for r in self._all(
+                cur, "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")}
+            durations = [float(r["d"]) for r in self._all(
+                cur, "SELECT finished_at - started_at AS d FROM jobs WHERE started_at IS NOT NULL "
+                     "AND finished_at IS NOT NULL AND finished_at > NOW() - ?", (window,))]
+            waits = [float(r["w"]) for r in self._all(
+                cur, "SELECT started_at - submitted_at AS w FROM jobs WHERE started_at IS NOT NULL "
+                     "AND started_at > NOW() - ?", (window,))]
+        return QueueStats({s.value: counts.get(s.value, 0) for s in JobStatus}, durations, waits)
+
+
+def _float(v) -> float | None:
+    return None if v is None else float(v)
