@@ -12,9 +12,11 @@ import sys
 import time
 import urllib.request
 
+from trainer import settings
+
 
 def api() -> int:
-    port = os.environ.get("TINYMLP_BIND", "0.0.0.0:8000").rpartition(":")[2] or "8000"
+    port = settings.read("TINYMLP_BIND").rpartition(":")[2]
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
             return 0 if r.status == 200 else 1
@@ -24,14 +26,13 @@ def api() -> int:
 
 
 def worker() -> int:
-    path = os.environ.get("TINYMLP_WORKER_ALIVE_FILE", "")
+    path = settings.read("TINYMLP_WORKER_ALIVE_FILE") or ""
     try:
         age = time.time() - os.stat(path).st_mtime
     except OSError as e:
         print(f"no sign of life: {e}", file=sys.stderr)
         return 1
-    limit = float(os.environ.get("TINYMLP_JOB_STALE_AFTER", "30"))
-    return 0 if age <= limit else 1
+    return 0 if age <= settings.read("TINYMLP_JOB_STALE_AFTER") else 1
 
 
 sys.exit(worker() if sys.argv[1:] == ["worker"] else api())

@@ -260,7 +260,11 @@ class Registry:
                 served = serve_rule(name, versions, labels, servable)
             except (NoServableVersion, NotFound) as e:
                 unservable = str(e).removeprefix(f"model {name!r}: ")
-                if "default" in labels:
+                if "default" not in labels:
+                    why = [f"version {v}: {self._rejected[(name, v)][1]}" for v in reversed(versions)
+                           if (name, v) in self._rejected][:3]
+                    unservable = "no version passes its checks" + (f" ({'; '.join(why)})" if why else "")
+                else:
                     label_error = unservable
                     log.error("model %s: %s", name, unservable)
                     # Keep serving what was served before, if it still loads: a bad label change

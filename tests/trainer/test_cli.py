@@ -151,3 +151,17 @@ def test_plot_writes_the_curve_and_the_regions(run, tmp_path):
     assert written == ["quadrant-v1-curve.png", "quadrant-v1-regions.png"]
     assert all((tmp_path / "pics" / n).read_bytes().startswith(b"\x89PNG") for n in written)
     assert run("plot", "quadrant", "--version", "7")[0] == 1
+
+
+def test_prune_says_what_it_removed(run, tmp_path):
+    run("train", "xor", "--epochs", "1")
+    for _ in range(5):
+        run("continue", "xor", "--epochs", "1")
+    code, out, _ = run("prune", "xor", "--keep", "2", "--dry-run")
+    assert code == 0 and "would remove 3 version(s): 1-3" in out
+    assert ModelStore(tmp_path / "models").versions("xor") == list(range(1, 7))
+    code, out, _ = run("prune", "xor", "--keep", "2")
+    assert code == 0 and "removed 3 version(s): 1-3" in out and "kept version 4: parent of version 5" in out
+    assert ModelStore(tmp_path / "models").versions("xor") == [4, 5, 6]
+    code, _, err = run("prune", "nope")
+    assert code == 1 and "no model named 'nope'" in err

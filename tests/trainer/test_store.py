@@ -104,3 +104,36 @@ def test_malformed_labels_file_is_reported(store):
     (store.root / "m" / "labels.json").write_text('{"default": "one"}')
     with pytest.raises(StoreError, match="must map label names to positive version numbers"):
         store.labels("m")
+
+
+def _chain(store, n):
+    """Versions 1..n of m, each the parent of the next."""
+    for i in range(n):
+        store.publish("m", small_net(i), parent=i or None)
+
+
+def test_prune_keeps_the_newest_the_served_the_labelled_and_their_parents(store):
+    _chain(store, 12)
+    store.set_label("m", "default", 4)
+    store.set_label("m", "canary", 7)
+    report = store.prune("m", keep=3)
+    # newest 10..12 and the parent of 10 (9); served 4 and its parent 3; canary 7 and its parent 6
+    assert store.versions("m") == [3, 4, 6, 7, 9, 10, 11, 12]
+    assert report.removed == [1, 2, 5, 8]
+    assert report.kept[4] == "labelled default" and report.kept[9] == "parent of version 10"
+
+
+def test_prune_dry_run_and_dropping_parents(store):
+    _chain(store, 6)
+    assert store.prune("m", keep=2, dry_run=True).removed == [1, 2, 3]
+    assert store.versions("m") == list(range(1, 7))
+    assert store.prune("m", keep=2, keep_parents=False).removed == [1, 2, 3, 4]
+    assert store.versions("m") == [5, 6]
+
+
+def test_prune_never_removes_the_served_version_without_labels(store):
+    _chain(store, 3)
+    (store.root / "m" / "3.json").write_text("{broken")  # the newest does not load: 2 is served
+    assert store.resolve("m") == 2
+    store.prune("m", keep=0, keep_parents=False)
+    assert store.versions("m") == [2]

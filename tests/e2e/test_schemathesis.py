@@ -1,0 +1,34 @@
+"""schemathesis, with every check it has and every phase (examples, coverage, fuzzing and the
+stateful phase), over the whole OpenAPI document of a real gunicorn with training on:
+0 failures. Schema-valid requests are accepted, invalid ones refused with a 4xx, answers
+match the document, a 405 says what is allowed, /train without a token is 401..."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+
+from tests.processes import Gunicorn
+
+TOKEN = "schemathesis-token"
+
+
+def test_schemathesis_with_all_checks_finds_nothing(seeded_store_dir, tmp_path):
+    shutil.copytree(seeded_store_dir, tmp_path / "models")
+    env = {"TINYMLP_STATE_DIR": str(tmp_path / "state"), "TINYMLP_TRAIN_TOKEN": TOKEN,
+           "TINYMLP_MAX_QUEUED_JOBS": "20"}
+    with Gunicorn(tmp_path / "models", workers=2, log_path=tmp_path / "gunicorn.log", env=env) as server:
+        run = subprocess.run(
+            [sys.executable, "-m", "schemathesis.cli", "run", f"{server.base}/openapi.json", "--checks", "all",
+             "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", "15", "--seed", "20261126",
+             "-H", f"Authorization: Bearer {TOKEN}", "--workers", "2", "--no-color",
+             "--request-timeout", "20", "--max-failures", "10"],
+            capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    summary = run.stdout[-6000:]
+    assert run.returncode == 0, summary
+    tested = re.search(r"Tested: (\d+)", run.stdout)
+    assert tested and int(tested.group(1)) >= 90, summary  # the whole document: 13 paths per model, 7 models
+    for phase in ("Coverage", "Fuzzing", "Stateful"):
+        assert re.search(rf"✅ {phase}", run.stdout), summary
