@@ -33,14 +33,15 @@ class Child:
 
     argv: list[str] = []
 
-    def __init__(self, log_path, env: dict):
+    def __init__(self, log_path, env: dict, cwd=ROOT):
         self.log_path = Path(log_path)
         self.env = env
+        self.cwd = cwd  # another checkout of the project runs its own code (benchmarks.compare_commits)
         self.proc: subprocess.Popen | None = None
 
     def start(self):
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, *self.argv], cwd=ROOT, env=self.env,
+            self.proc = subprocess.Popen([sys.executable, *self.argv], cwd=self.cwd, env=self.env,
                                          stdout=log, stderr=subprocess.STDOUT)
         return self
 
@@ -71,7 +72,7 @@ class Gunicorn(Child):
     argv = ["-m", "gunicorn", "-c", "docker/gunicorn.conf.py", "service.wsgi:app"]
 
     def __init__(self, models_dir, *, workers: int = 2, log_path=None, env: dict | None = None,
-                 ready_timeout: float = 60):
+                 ready_timeout: float = 60, cwd=ROOT):
         self.models_dir = Path(models_dir)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -81,7 +82,7 @@ class Gunicorn(Child):
         super().__init__(log_path or Path(self._scratch.name) / "gunicorn.log", {
             **os.environ, "TINYMLP_MODELS_DIR": str(models_dir), "TINYMLP_BIND": f"127.0.0.1:{self.port}",
             "TINYMLP_WORKERS": str(workers), "TINYMLP_LOG_LEVEL": "WARNING",
-            "PROMETHEUS_MULTIPROC_DIR": str(metrics), **(env or {})})
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics), **(env or {})}, cwd)
         self.ready_timeout = ready_timeout
 
     def start(self) -> Gunicorn:
