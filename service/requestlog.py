@@ -1,4 +1,9 @@
-"""Request ids and one log line per request (JSON with TINYMLP_LOG_FORMAT=json)."""
+"""Request ids and one log line per request (JSON with TINYMLP_LOG_FORMAT=json).
+
+A line is always one line: in the text format, control characters that came with the
+request (a path with %0a, %1b or %00 in it) are written escaped, as the JSON format does,
+so no one can forge a log line through a URL.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,15 @@ from service import metrics
 SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 log = logging.getLogger("tinymlp.access")
 
+# \n, \r, \t as such; any other C0 or C1 control character, and DEL, as \xNN
+_ESCAPES = {i: f"\\x{i:02x}" for i in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record):
+        return super().format(record).translate(_ESCAPES)
+
 
 class JSONFormatter(logging.Formatter):
     def format(self, record):
@@ -30,32 +44,46 @@ class JSONFormatter(logging.Formatter):
 def setup_logging(fmt: str, level: str) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JSONFormatter() if fmt == "json" else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+                         TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger("tinymlp")
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
 
 
+_SERIES: dict[tuple, tuple] = {}  # labels -> (counter, histogram) children: labels() locks and builds a key
+
+
+def _series(labels: tuple) -> tuple:
+    found = _SERIES.get(labels)
+    if found is None:
+        found = _SERIES.setdefault(labels, (metrics.REQUESTS.labels(*labels), metrics.LATENCY.labels(*labels)))
+    return found
+
+
 def register(app: Flask) -> None:
     @app.before_request
     def _start():
-        g.start = time.perf_counter()
-        rid = request.headers.get("X-Request-ID", "")
-        g.request_id = rid if SAFE_ID.match(rid) else uuid.uuid4().hex
-        g.model = g.version = ""
+        ctx = g._get_current_object()
+        ctx.start = time.perf_counter()
+        rid = request.environ.get("HTTP_X_REQUEST_ID", "")
+        ctx.request_id = rid if SAFE_ID.match(rid) else uuid.uuid4().hex
+        ctx.model = ctx.version = ""
 
     @app.after_request
     def _finish(resp):
-        elapsed = time.perf_counter() - g.get("start", time.perf_counter())
-        resp.headers["X-Request-ID"] = g.get("request_id", "")
-        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        labels = (endpoint, g.get("model", ""), str(g.get("version", "")), str(resp.status_code))
-        metrics.REQUESTS.labels(*labels).inc()
-        metrics.LATENCY.labels(*labels).observe(elapsed)
-        log.info("%s %s %s %.1fms id=%s", request.method, request.path, resp.status_code, elapsed * 1e3,
-                 g.get("request_id"), extra={"fields": {
-                     "method": request.method, "path": request.path, "status": resp.status_code,
-                     "ms": round(elapsed * 1e3, 2), "request_id": g.get("request_id"),
-                     "model": g.get("model") or None, "version": g.get("version") or None}})
+        ctx, req = g._get_current_object(), request._get_current_object()
+        elapsed = time.perf_counter() - getattr(ctx, "start", time.perf_counter())
+        rid = getattr(ctx, "request_id", "")
+        resp.headers["X-Request-ID"] = rid
+        endpoint = req.url_rule.rule if req.url_rule is not None else "unmatched"
+        model, version = getattr(ctx, "model", ""), getattr(ctx, "version", "")
+        counter, latency = _series((endpoint, model, str(version), str(resp.status_code)))
+        counter.inc()
+        latency.observe(elapsed)
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s %s %s %.1fms id=%s", req.method, req.path, resp.status_code, elapsed * 1e3, rid,
+                     extra={"fields": {"method": req.method, "path": req.path, "status": resp.status_code,
+                                       "ms": round(elapsed * 1e3, 2), "request_id": rid,
+                                       "model": model or None, "version": version or None}})
         return resp

@@ -31,32 +31,24 @@ def lookup(name: str, version: int | None = None, label: str | None = None) -> M
 def body_bytes() -> bytes:
     """The request body, whole: 413 past TINYMLP_MAX_BODY_BYTES even when it comes chunked (with
     no Content-Length to refuse it by up front), 415 for an encoding this service does not decode."""
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        raise UnsupportedMediaType(f"Content-Encoding {encoding[:40]!r} is not accepted; send the JSON body "
-                                   "unencoded (no Content-Encoding header)")
-    cached = getattr(request, "_tinymlp_body", None)
+    req = request._get_current_object()
+    cached = req.__dict__.get("_tinymlp_body")
     if cached is not None:
         return cached
-    limit = config().max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise TooLarge(f"The body is larger than {limit} bytes; send fewer rows per request.")
-    chunks, have = [], 0
-    while have < limit:
-        chunk = request.stream.read(limit - have)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        have += len(chunk)
-    data = b"".join(chunks)
-    if len(data) >= limit:
-        try:
-            more = request.stream.read(1)
-        except RequestEntityTooLarge:  # werkzeug's stream, capped at the same limit, had more
-            more = b"x"
-        if more:
-            raise TooLarge(f"The body is larger than {limit} bytes; send fewer rows per request.")
-    request._tinymlp_body = data
+    encoding = req.environ.get("HTTP_CONTENT_ENCODING")
+    if encoding and encoding.strip().lower() != "identity":
+        raise UnsupportedMediaType(f"Content-Encoding {encoding.strip()[:40]!r} is not accepted; send the JSON body "
+                                   "unencoded (no Content-Encoding header)")
+    limit = current_app.config["TINYMLP"].max_body_bytes
+    too_large = TooLarge(f"The body is larger than {limit} bytes; send fewer rows per request.")
+    try:
+        stream = req.stream  # werkzeug refuses a Content-Length past the limit here
+        data = stream.read()  # whole, or (chunked) cut at the limit
+        if len(data) >= limit and stream.read(1):  # cut: there was more
+            raise too_large
+    except RequestEntityTooLarge:
+        raise too_large from None
+    req.__dict__["_tinymlp_body"] = data
     return data
 
 
