@@ -91,6 +91,25 @@ def model_ready(name, version=None):
     return jsonify(name=m.name, version=str(m.version), ready=True)
 
 
+def _decode(model) -> tuple:
+    """The request's tensor as a checked matrix, the outputs asked for (None: all), its id."""
+    try:
+        body = REQUEST.load(json_body())
+    except ValidationError as e:  # the protocol's 400
+        raise invalid(e.messages, MalformedRequest) from None
+    tensor = body["inputs"][0]
+    if "binary_data_size" in (tensor.get("parameters") or {}):
+        raise MalformedRequest("binary tensor data is not supported; send JSON tensors (binary_data=False)")
+    wanted = [o["name"] for o in body.get("outputs") or ()] or None  # none named: all of them
+    if wanted:
+        unknown = sorted(set(wanted) - set(output_names(model)))
+        if unknown:
+            raise MalformedRequest(f"unknown output(s) {unknown[:5]}; {model.name} has {output_names(model)}")
+    X = dataplane.check_rows(model, rows_of(tensor, model.spec, model.name), max_rows=config().max_rows,
+                             field="input")
+    return X, wanted, body.get("id")
+
+
 @blp.route("/models/<name>/infer", methods=["POST"])
 @blp.route("/models/<name>/versions/<int:version>/infer", methods=["POST"])
 @documented(blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": InferRequest}}}),
@@ -101,25 +120,11 @@ def infer(name, version=None):
     if request.headers.get("Inference-Header-Content-Length"):
         raise MalformedRequest("binary tensor data is not supported; send JSON tensors (binary_data=False)")
     model = lookup(name, version=version)
-    with gc_paused():
-        data = json_body()
-        try:
-            body = REQUEST.load(data)
-        except ValidationError as e:  # the protocol's 400
-            raise invalid(e.messages, MalformedRequest) from None
-        tensor = body["inputs"][0]
-        if "binary_data_size" in (tensor.get("parameters") or {}):
-            raise MalformedRequest("binary tensor data is not supported; send JSON tensors (binary_data=False)")
-        wanted = [o["name"] for o in body.get("outputs") or ()] or None  # none named: all of them
-        if wanted:
-            unknown = sorted(set(wanted) - set(output_names(model)))
-            if unknown:
-                raise MalformedRequest(f"unknown output(s) {unknown[:5]}; {name} has {output_names(model)}")
-        X = dataplane.check_rows(model, rows_of(tensor, model.spec, name), max_rows=config().max_rows,
-                                 field="input")
+    with gc_paused():  # the parsed body dies inside: see routes.predict
+        X, wanted, request_id = _decode(model)
         answer = {"model_name": model.name, "model_version": str(model.version),
                   "outputs": v2_outputs(dataplane.predict(model, X), wanted)}
-        if "id" in body:
-            answer["id"] = body["id"]
+        if request_id is not None:
+            answer["id"] = request_id
         payload = dumps(answer)
     return current_app.response_class(payload, mimetype="application/json")
