@@ -274,7 +274,7 @@ class Registry:
                             and servable(before):
                         served, unservable = before, None
                         log.warning("model %s: still serving version %s", name, served)
-        newest = versions[len(versions) - self.keep_loaded:] if self.keep_loaded else []
+        newest = versions[max(0, len(versions) - self.keep_loaded):] if self.keep_loaded else []
         for v in {*newest, *labels.values()}:
             if v in listing.versions:
                 servable(v)

@@ -123,7 +123,7 @@ _VARIABLES = [
              "service, worker, gunicorn config"),
     Variable("TINYMLP_RELOAD_INTERVAL", 1.0, _number(0.05, 3600), "seconds between model store scans in each worker",
              "service"),
-    Variable("TINYMLP_KEEP_LOADED", 3, _number(0, 1000, int),
+    Variable("TINYMLP_KEEP_LOADED", 3, _number(0, 1_000_000, int),
              "latest versions kept loaded besides the served and labelled ones; older ones load on demand",
              "service"),
     Variable("TINYMLP_MAX_MODEL_BYTES", 64 * 1024 * 1024, _number(1024, 1 << 34, int),

@@ -375,7 +375,7 @@ class ModelStore:
             raise NotFound(f"no model named {name!r}; models: {', '.join(self.names()) or 'none'}")
         labels = self.labels(name)
         kept: dict[int, str] = {}
-        for v in versions[len(versions) - keep:] if keep else []:
+        for v in versions[max(0, len(versions) - keep):] if keep else []:
             kept[v] = f"one of the newest {keep}"
         for label, v in sorted(labels.items()):
             if v in versions:

@@ -170,3 +170,8 @@ def test_files_and_folders_outside_the_store_are_refused(store, tmp_path):
     # a link inside the store is fine
     os.symlink(store.root / "xor" / "1.json", store.root / "quadrant" / "2.json")
     assert "names another model" in _registry(store).failures("quadrant")[2]  # (it is xor's file)
+
+
+def test_keeping_more_versions_loaded_than_there_are_loads_them_all(store):
+    _copies(store, "xor", 4)
+    assert sorted(_registry(store, keep_loaded=100).entry("xor").loaded) == [1, 2, 3, 4, 5]

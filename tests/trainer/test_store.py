@@ -137,3 +137,9 @@ def test_prune_never_removes_the_served_version_without_labels(store):
     assert store.resolve("m") == 2
     store.prune("m", keep=0, keep_parents=False)
     assert store.versions("m") == [2]
+
+
+def test_prune_keeping_more_than_there_are_removes_nothing(store):
+    _chain(store, 3)
+    assert store.prune("m", keep=10, keep_parents=False).removed == []
+    assert store.versions("m") == [1, 2, 3]
