@@ -112,3 +112,31 @@ def test_submit_status_list_cancel_and_a_full_queue(trainable):
     again = trainable.delete(f"/train/jobs/{job['id']}", headers=AUTH)
     assert again.status_code == 409
     assert trainable.post("/train/xor", json={}, headers=AUTH).status_code == 202  # room again
+
+
+def test_examples_are_taken_as_predict_takes_rows(trainable):
+    r = trainable.post("/train/red", headers=AUTH, json={"epochs": 1, "examples": [
+        {"input": {"r": 250, "g": 10, "b": 10}, "label": "red"}, {"input": [0, 0, 255.0], "label": "not_red"}]})
+    assert r.status_code == 202, r.json
+    assert r.json["params"]["examples"] == [{"input": [250.0, 10.0, 10.0], "label": "red"},
+                                            {"input": [0.0, 0.0, 255.0], "label": "not_red"}]
+    assert r.json["examples"] == 2
+    listed = trainable.get("/train/jobs", headers=AUTH).json["jobs"][0]
+    assert "examples" not in listed["params"] and listed["examples"] == 2  # lists leave the rows out
+    bad = trainable.post("/train/red", headers=AUTH, json={"examples": [{"input": {"r": 250, "g": 10}, "label": "red"}]})
+    assert bad.status_code == 422 and "missing ['b']" in bad.json["message"]
+
+
+def test_a_finished_job_cannot_be_cancelled(trainable, app):
+    from trainer.jobs import JobStatus
+
+    job = trainable.post("/train/xor", json={"epochs": 1}, headers=AUTH).json
+    table = app.extensions["tinymlp.jobs"]
+    table.claim("w1")
+    assert table.start_publishing(job["id"], "w1")
+    table.record_published(job["id"], 2)
+    r = trainable.delete(f"/train/jobs/{job['id']}", headers=AUTH)
+    assert r.status_code == 409 and "publishing its version (2)" in r.json["message"], r.json
+    table.finish(job["id"], "w1", JobStatus.SUCCEEDED)
+    r = trainable.delete(f"/train/jobs/{job['id']}", headers=AUTH)
+    assert r.status_code == 409 and "already succeeded and published version 2" in r.json["message"], r.json
