@@ -76,7 +76,8 @@ def main(argv=None) -> None:
           "start, RSS")
     for n in counts:
         ready, rss = results[n, "policy"]
-        line = (f"{n:>15,}   {ready:11.2f} s   {rss:14.1f} MiB   start x{ready / base[0]:.2f}, RSS x{rss / base[1]:.2f}")
+        line = (f"{n:>15,}   {ready:11.2f} s   {rss:14.1f} MiB   "
+                f"start x{ready / base[0]:.2f}, RSS x{rss / base[1]:.2f}")
         if (n, "all") in results:
             ready_all, rss_all = results[n, "all"]
             line += f"   |  {ready_all:.2f} s, {rss_all:.1f} MiB"

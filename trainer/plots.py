@@ -6,7 +6,8 @@
   for red it is the red-green plane at a chosen blue, where the true boundary is the
   sphere's outline (a circle of radius sqrt(127² - b²) around (255, 0)).
 
-The service serves these (cached per version) and ``python -m trainer plot`` writes them.
+``python -m trainer plot`` writes them; the service serves the curve (cached per version)
+and, for the regions, the bare map of ``trainer.regions`` (the page draws axes and legend).
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import io
 import numpy as np
 
 import mlp
+from trainer import regions
 from trainer.tasks import Task
-
-GRID = 200  # points a side
 
 
 class PlotsUnavailable(RuntimeError):
@@ -67,58 +67,29 @@ def curve_png(network: mlp.Network) -> bytes:
     return _png(fig)
 
 
-def plane_of(task: Task, fixed: dict | None = None):
-    """The two free features, their ranges, and the values of the others (red: blue)."""
-    fixed = dict(fixed or {})
-    free = [f for f in task.features if f not in fixed]
-    if len(free) != 2:
-        raise ValueError(f"{task.name} has {len(task.features)} inputs; a plane needs all but two fixed")
-    return free, fixed
-
-
 def regions_png(network: mlp.Network, task: Task, fixed: dict | None = None) -> bytes:
     """Predicted classes over a plane of the input box, the true boundary drawn in black."""
-    if not task.is_classifier:
-        raise ValueError(f"{task.name} is a regression task; it has no decision regions")
-    free, fixed = plane_of(task, fixed)
-    idx = [task.features.index(f) for f in free]
-    lo = [task.low[i] for i in idx]
-    hi = [task.high[i] for i in idx]
-    xs = np.linspace(lo[0], hi[0], GRID)
-    ys = np.linspace(lo[1], hi[1], GRID)
-    gx, gy = np.meshgrid(xs, ys)
-    X = np.empty((gx.size, len(task.features)))
-    X[:, idx[0]], X[:, idx[1]] = gx.ravel(), gy.ravel()
-    for name, value in fixed.items():
-        X[:, task.features.index(name)] = value
-    if task.dtype == "int":
-        X = np.rint(X)
+    p = regions.plane(network, task, fixed)
     labels = list(task.labels)
-    code = {lab: i for i, lab in enumerate(labels)}
-    predicted = np.array([code[v] for v in network.predict(X)]).reshape(gx.shape)
-    truth = np.array([code[v] for v in task.truth(X)]).reshape(gx.shape)
+    colours = regions.palette(task)
 
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
-    palette = ["#d62728", "#9ecae1", "#2ca02c", "#ff9f1c", "#9467bd", "#8c564b"][: len(labels)]
-    if task.name == "red":
-        palette = ["#e4572e", "#cfd8dc"]
     fig = _figure()
     ax = fig.add_subplot()
-    ax.imshow(predicted, origin="lower", extent=(lo[0], hi[0], lo[1], hi[1]), aspect="auto",
-              cmap=ListedColormap(palette), vmin=-0.5, vmax=len(labels) - 0.5, interpolation="nearest", alpha=0.85)
-    if truth.min() != truth.max():
-        ax.contour(gx, gy, truth, levels=np.arange(len(labels) - 1) + 0.5, colors="black", linewidths=1.6)
-    ax.set_xlabel(free[0])
-    ax.set_ylabel(free[1])
-    at = ", ".join(f"{k} = {v:g}" for k, v in fixed.items())
+    ax.imshow(p.predicted, origin="lower", extent=(p.low[0], p.high[0], p.low[1], p.high[1]), aspect="auto",
+              cmap=ListedColormap(colours), vmin=-0.5, vmax=len(labels) - 0.5, interpolation="nearest", alpha=0.85)
+    if p.truth.min() != p.truth.max():
+        ax.contour(*p.grid, p.truth, levels=np.arange(len(labels) - 1) + 0.5, colors="black", linewidths=1.6)
+    ax.set_xlabel(p.free[0])
+    ax.set_ylabel(p.free[1])
+    at = ", ".join(f"{k} = {v:g}" for k, v in p.fixed.items())
     name, version = network.metadata.get("name", task.name), network.metadata.get("version", "?")
     ax.set_title(f"{name} v{version}: predicted regions" + (f" at {at}" if at else "")
                  + "; black line: true boundary", fontsize="medium")
-    agree = float(np.mean(predicted == truth))
-    handles = [Patch(color=c, label=lab) for c, lab in zip(palette, labels)]
-    ax.legend(handles=handles, loc="upper right", fontsize="small", title=f"{agree:.1%} agree",
+    handles = [Patch(color=c, label=lab) for c, lab in zip(colours, labels)]
+    ax.legend(handles=handles, loc="upper right", fontsize="small", title=f"{p.agreement:.1%} agree",
               title_fontsize="small", framealpha=0.9)
     return _png(fig)
 

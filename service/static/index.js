@@ -1,6 +1,13 @@
 // The demo page: the red colour picker, a batch table, and any other model by its inputs.
 "use strict";
 
+// Colours are set through CSSOM, never a style attribute: the pages run under a CSP without 'unsafe-inline'.
+function colourChip(rgb) {
+  const chip = el("span", { class: "swatch small" });
+  chip.style.background = `rgb(${rgb.join(",")})`;
+  return chip;
+}
+
 const $ = (id) => document.getElementById(id);
 const channels = ["r", "g", "b"];
 const hex = (v) => v.toString(16).padStart(2, "0");
@@ -54,7 +61,7 @@ $("classify").addEventListener("click", async () => {
     const answer = await api("POST", "/predict/red", { inputs: rows });
     const body = $("many-table").querySelector("tbody");
     body.replaceChildren(...answer.predictions.map((p, i) => el("tr", {},
-      el("td", {}, el("span", { class: "swatch", style: `width:1.5rem;height:1.5rem;background:rgb(${rows[i].join(",")})` })),
+      el("td", {}, colourChip(rows[i])),
       el("td", { text: rows[i].join(", ") }), el("td", { text: humanLabel(p.label) }),
       el("td", { text: pct(p.probabilities.red) }))));
     $("many-table").hidden = false;

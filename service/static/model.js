@@ -52,10 +52,51 @@ async function loadModel() {
   if (chosen === null || !model.versions.includes(chosen)) choose(model.served_version);
 }
 
+// A picture is fetched rather than linked: the service draws one at a time and answers 429
+// with Retry-After meanwhile, so the page waits and asks again (a few times) before giving up.
+// A decision-region map comes bare; its axes and legend arrive in X-Regions-* headers.
 function picture(src, alt) {
-  const img = el("img", { class: "picture", src, alt, loading: "eager" });
-  img.addEventListener("error", () => img.replaceWith(el("p", { class: "error", text: `${alt}: not available` })));
-  return img;
+  const img = el("img", { class: "picture", alt, "data-src": src });
+  const figure = el("figure", { class: "figure" }, img);
+  const unavailable = () => figure.replaceWith(el("p", { class: "error", text: `${alt}: not available` }));
+  (async () => {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      let resp;
+      try { resp = await fetch(src); } catch (e) { break; }
+      if (resp.status === 429) {
+        const wait = Number(resp.headers.get("Retry-After")) || 1;
+        await new Promise((r) => setTimeout(r, wait * 1000 * (0.5 + Math.random())));
+        continue;
+      }
+      if (!resp.ok) break;
+      const axes = resp.headers.get("X-Regions-Axes");
+      if (axes) {
+        img.classList.add("map");
+        figure.append(regionsCaption(resp.headers));
+      }
+      img.src = URL.createObjectURL(await resp.blob());
+      return;
+    }
+    unavailable();
+  })();
+  img.addEventListener("error", unavailable);
+  return figure;
+}
+
+function regionsCaption(headers) {
+  const [x, y] = headers.get("X-Regions-Axes").split(",").map((a) => a.split(":"));
+  const fixed = headers.get("X-Regions-Fixed");
+  const legend = headers.get("X-Regions-Legend").split(",").map((pair) => pair.split("="));
+  const agree = Number(headers.get("X-Regions-Agreement"));
+  return el("figcaption", {},
+    el("span", { text: `→ ${x[0]} from ${x[1]} to ${x[2]}; ↑ ${y[0]} from ${y[1]} to ${y[2]}`
+      + (fixed ? ` (at ${fixed.replace(/=/g, " = ")})` : "") + ". " }),
+    ...legend.map(([label, colour]) => {
+      const swatch = el("span", { class: "legend-swatch" });
+      swatch.style.background = colour;  // CSSOM: allowed by a CSP without 'unsafe-inline'
+      return el("span", { class: "legend-label" }, swatch, humanLabel(label));
+    }),
+    el("span", { text: ` Black line: the true boundary. ${pct(agree)} of the plane agrees with it.` }));
 }
 
 function choose(v) {

@@ -144,7 +144,7 @@ def test_red_dashboard_shows_the_curve_and_a_slice(site, page):
     _wait_loaded(page, regions)
     page.locator("#slice").fill("100")
     page.locator("#slice").dispatch_event("change")
-    expect(page.locator(regions)).to_have_attribute("src", "/ui/models/red/versions/2/regions.png?b=100")
+    expect(page.locator(regions)).to_have_attribute("data-src", "/ui/models/red/versions/2/regions.png?b=100")
     _wait_loaded(page, regions)
 
 

@@ -1,0 +1,78 @@
+"""One-row predict latency while clients hammer the decision-region pictures, against idle.
+
+gunicorn (docker/gunicorn.conf.py, 2 workers) serves a trained red model. wrk sends one-row
+predicts on 4 connections, first alone, then while 4 anonymous clients ask, as fast as they
+can and ignoring Retry-After, for regions.png at random blue slices (each a new picture, so
+the cache never helps). Target: predict p99 with the pictures <= 3x idle.
+
+    python -m benchmarks.pictures_vs_predict [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+from benchmarks.serve_wrk import post_script, wrk
+from tests.processes import Gunicorn
+from trainer import pipeline
+from trainer.store import ModelStore
+from trainer.tasks import get_task
+
+
+def hammer(base: str, stop: threading.Event, seen: Counter, seed: int) -> None:
+    rng = random.Random(seed)
+    while not stop.is_set():
+        url = f"{base}/ui/models/red/versions/1/regions.png?b={rng.randint(0, 255)}"
+        try:
+            with urllib.request.urlopen(url, timeout=30) as r:
+                r.read()
+                seen[r.status] += 1
+        except urllib.error.HTTPError as e:
+            e.read()
+            seen[e.code] += 1
+        except OSError:
+            seen["error"] += 1
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=int, default=15)
+    ap.add_argument("--clients", type=int, default=4, help="picture clients (default 4)")
+    args = ap.parse_args(argv)
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk")
+    with tempfile.TemporaryDirectory(prefix="tinymlp-pictures-") as tmp:
+        store = ModelStore(Path(tmp) / "models")
+        pipeline.train_task(get_task("red"), store)
+        one = post_script(tmp, "one", {"inputs": [[255, 0, 0]]})
+        with Gunicorn(store.root, workers=2, env={"TINYMLP_STATE_DIR": str(Path(tmp) / "state")}) as server:
+            url = server.base + "/predict/red"
+            wrk(url, 2, 4, one)  # warm up
+            idle = wrk(url, args.seconds, 4, one)
+            stop, seen = threading.Event(), Counter()
+            clients = [threading.Thread(target=hammer, args=(server.base, stop, seen, i)) for i in range(args.clients)]
+            for c in clients:
+                c.start()
+            busy = wrk(url, args.seconds, 4, one)
+            stop.set()
+            for c in clients:
+                c.join()
+    print(f"one-row predicts, wrk 4 connections, {args.seconds} s each; "
+          f"{args.clients} picture clients in the second run")
+    print(f"  idle:          {idle['rps']:8.0f} req/s   p99 {idle['p99_ms']:6.2f} ms   failed {idle['failed']}")
+    print(f"  with pictures: {busy['rps']:8.0f} req/s   p99 {busy['p99_ms']:6.2f} ms   failed {busy['failed']}")
+    print(f"  pictures: {seen[200]} drawn, {seen[429]} told to wait (429), {seen['error']} errors")
+    print(f"p99 with pictures / idle = {busy['p99_ms'] / idle['p99_ms']:.2f} (target <= 3)")
+
+
+if __name__ == "__main__":
+    main()
