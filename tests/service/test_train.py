@@ -123,7 +123,8 @@ def test_examples_are_taken_as_predict_takes_rows(trainable):
     assert r.json["examples"] == 2
     listed = trainable.get("/train/jobs", headers=AUTH).json["jobs"][0]
     assert "examples" not in listed["params"] and listed["examples"] == 2  # lists leave the rows out
-    bad = trainable.post("/train/red", headers=AUTH, json={"examples": [{"input": {"r": 250, "g": 10}, "label": "red"}]})
+    half = {"examples": [{"input": {"r": 250, "g": 10}, "label": "red"}]}
+    bad = trainable.post("/train/red", headers=AUTH, json=half)
     assert bad.status_code == 422 and "missing ['b']" in bad.json["message"]
 
 
