@@ -4,7 +4,7 @@
 #   docker run --rm -p 8000:8000 tinymlp                      # the API (models from the volume)
 #   docker run --rm tinymlp python -m trainer all              # train the default models
 #
-# BASE_IMAGE defaults to the official python:3.11-slim; docker/build-base-image.sh builds a
+# BASE_IMAGE defaults to the official python:3.11-slim; `make ci-images` (docker/stand-ins) builds a
 # stand-in under that tag from a Debian mirror, for machines that cannot reach a registry.
 ARG BASE_IMAGE=python:3.11-slim
 

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export TINYMLP_MODELS_DIR ?= models
 export TINYMLP_DATA_DIR   ?= data
 
-.PHONY: install test lint chromium train models serve up down docker-build bench clean
+.PHONY: install test lint system-packages train models serve up down docker-build ci-images bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,15 +18,23 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-# The browser tests drive Debian's chromium (never a downloaded browser): installed here
-# when missing and we are root; otherwise they skip, saying so.
-chromium:
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
-	  echo "note: no chromium (apt-get install chromium); the browser tests will skip"; }
+# Real components the tests start themselves, from Debian's packages: chromium (the browser
+# tests; never a downloaded browser), nginx (the proxy tests) and postgresql (the job table on
+# PostgreSQL). Installed here when missing and we are root with apt; otherwise the tests that
+# need them skip, saying so.
+SYSTEM_PACKAGES := chromium:chromium nginx:nginx pg_ctl:postgresql
+system-packages:
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null || [ -x /usr/sbin/$$cmd ] || ls /usr/lib/postgresql/*/bin/$$cmd >/dev/null 2>&1 || \
+	  missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "note: missing$$missing (apt-get install$$missing); the tests that need them will skip"; fi; fi
 
 # pytest's exit 5 (no tests collected) is a failure, said as such.
-test: $(STAMP) chromium
+test: $(STAMP) system-packages
 	$(BIN)/python -m pytest -q; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$status
 
@@ -67,6 +75,11 @@ down: $(STAMP)
 
 docker-build:
 	docker build -t tinymlp:local .
+
+# Stand-ins for the official python and nginx images, for a machine that reaches no container
+# registry (needs root, debootstrap and a running Docker engine); what CI runs.
+ci-images:
+	docker/stand-ins/build.sh
 
 $(VENV)/.bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'

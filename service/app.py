@@ -43,8 +43,6 @@ def create_app(config: Config | None = None) -> Flask:
         OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,  # served below from the swagger-ui-bundle package
     )
     api = TinyApi(app, spec_kwargs={"info": {"description": "Small numpy neural networks over HTTP."}})
     api.register_field(Timestamp, "string", "date-time")
@@ -58,7 +56,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     @app.route(DOCS_ASSETS + "<path:filename>")
     def docs_assets(filename):
-        return send_from_directory(swagger_ui_path, filename)
+        return send_from_directory(swagger_ui_path, filename, max_age=3600)
 
     requestlog.register(app)  # first, so every answer below carries a request id
 

@@ -85,5 +85,10 @@ def register(app: Flask) -> None:
             log.info("%s %s %s %.1fms id=%s", req.method, req.path, resp.status_code, elapsed * 1e3, rid,
                      extra={"fields": {"method": req.method, "path": req.path, "status": resp.status_code,
                                        "ms": round(elapsed * 1e3, 2), "request_id": rid,
-                                       "model": model or None, "version": version or None}})
+                                       "model": model or None, "version": version or None,
+                                       "client": req.remote_addr,
+                                       # as the proxy in front says (whatever a client sends straight
+                                       # to gunicorn lands here too: a record, not a trusted fact)
+                                       "forwarded_for": req.environ.get("HTTP_X_FORWARDED_FOR"),
+                                       "forwarded_proto": req.environ.get("HTTP_X_FORWARDED_PROTO")}})
         return resp

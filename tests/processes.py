@@ -9,6 +9,8 @@ gunicorn listens on 127.0.0.1 and a free port and is waited on until ``/readyz``
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -116,3 +118,63 @@ class TrainerWorker(Child):
     def __init__(self, models_dir, state_dir, *, log_path, env: dict | None = None):
         super().__init__(log_path, {**os.environ, "TINYMLP_MODELS_DIR": str(models_dir),
                                     "TINYMLP_STATE_DIR": str(state_dir), "TINYMLP_JOB_POLL": "0.1", **(env or {})})
+
+
+NGINX_TEMPLATE = ROOT / "docker" / "nginx" / "default.conf.template"
+NGINX_DEFAULTS = {"PICTURE_RATE": "5r/s", "MAX_BODY_BYTES": "2097152"}
+
+
+def nginx_server_config(values: dict[str, str]) -> str:
+    """The proxy's server config from its template, as the official nginx image's entrypoint
+    makes it: ${NAME} replaced where NAME is given, nginx's own $variables left alone."""
+    values = {**NGINX_DEFAULTS, **values}
+    return re.sub(r"\$\{([A-Z_]+)\}", lambda m: values.get(m.group(1), m.group(0)), NGINX_TEMPLATE.read_text())
+
+
+def nginx_main_config(prefix: Path, server_config: Path) -> str:
+    """A main nginx.conf around the server config, everything under ``prefix`` (no root needed)."""
+    temps = "\n".join(f"    {kind}_temp_path {prefix}/{kind};" for kind in
+                      ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    return (f"{user}worker_processes 1;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log warn;\n"
+            f"events {{ worker_connections 1024; }}\n"
+            f"http {{\n    access_log {prefix}/access.log;\n{temps}\n    include {server_config};\n}}\n")
+
+
+class Nginx(Child):
+    """Debian's nginx with the proxy's config (docker/nginx), in front of ``upstream``
+    (host:port), on 127.0.0.1 and a free port; waited on until it accepts connections."""
+
+    def __init__(self, upstream: str, *, values: dict | None = None, ready_timeout: float = 20):
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self._scratch = tempfile.TemporaryDirectory(prefix="tinymlp-nginx-")
+        prefix = Path(self._scratch.name)
+        server = prefix / "default.conf"
+        server.write_text(nginx_server_config({"PROXY_LISTEN": f"127.0.0.1:{self.port}", "API_UPSTREAM": upstream,
+                                               **(values or {})}))
+        (prefix / "nginx.conf").write_text(nginx_main_config(prefix, server))
+        super().__init__(prefix / "nginx.log", dict(os.environ))
+        self.argv_full = [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"]
+        self.error_log = prefix / "error.log"
+        self.ready_timeout = ready_timeout
+
+    def start(self) -> Nginx:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.argv_full, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"nginx did not start:\n{self.log_path.read_text()}") from None
+                time.sleep(0.05)
+
+    def stop(self, timeout: float = 30) -> int | None:
+        code = super().stop(timeout)
+        self._scratch.cleanup()
+        return code

@@ -32,6 +32,12 @@ def index():
     return send_from_directory(STATIC, "index.html")
 
 
+@blp.route("/docs", methods=["GET"])
+def docs():
+    """The API documentation: Swagger UI over /openapi.json."""
+    return send_from_directory(STATIC, "docs.html")
+
+
 @blp.route("/ui/models/<name>", methods=["GET"])
 def dashboard(name):
     registry().entry(name)  # 404 for a model that does not exist

@@ -183,3 +183,31 @@ def test_the_docs_page_renders_each_model_offline(site, page):
     expect(page.locator(".swagger-ui .information-container")).to_contain_text("tinymlp", timeout=15_000)
     expect(page.get_by_text("/predict/red", exact=True).first).to_be_visible()
     assert all(url.startswith(site.base) for url in requests), [u for u in requests if not u.startswith(site.base)]
+
+
+@pytest.fixture(scope="module")
+def proxied(site):
+    """The site through the proxy (docker/nginx), whose pages carry a strict CSP."""
+    from tests.e2e.test_proxy import NGINX
+    from tests.processes import Nginx
+
+    if not NGINX:
+        pytest.skip("Debian's nginx is not installed: apt-get install nginx")
+    with Nginx(f"127.0.0.1:{site.port}") as proxy:
+        yield proxy
+
+
+def test_the_pages_work_under_the_proxys_content_security_policy(proxied, page):
+    from playwright.sync_api import expect
+
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(proxied.base + "/")
+    _pick(page, "#ff0000")
+    expect(page.locator("#verdict")).to_have_text("red")
+    page.goto(proxied.base + "/ui/models/red")
+    _wait_loaded(page, "img[alt*='red-green plane']")
+    expect(page.locator("figcaption")).to_contain_text("true boundary")
+    page.goto(proxied.base + "/docs")
+    expect(page.get_by_text("/predict/red", exact=True).first).to_be_visible(timeout=15_000)
+    assert refused == []

@@ -49,3 +49,14 @@ def test_training_job_publishes_a_version_that_answers():
         assert time.monotonic() < deadline, "the new version never answered"
         time.sleep(0.2)
     assert call(URL, "POST", f"/predict/xor/versions/{version}", {"inputs": [[0, 1]]})[0] == 200
+
+
+def test_everything_goes_through_the_proxy():
+    import urllib.request
+
+    with urllib.request.urlopen(urllib.request.Request(URL + "/", headers={"X-Request-ID": "stack-1"}),
+                                timeout=10) as r:
+        assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+        assert r.headers["X-Frame-Options"] == "DENY" and r.headers["X-Request-ID"] == "stack-1"
+    status, body = call(URL, "POST", "/predict/red", {"inputs": [[1, 2, 3]] * 200_000})
+    assert status == 413 and "larger than" in body["message"]  # refused by the proxy, before gunicorn

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build a stand-in for the python:3.11-slim base image without a container registry.
 #
-#   sudo docker/build-base-image.sh [TAG]        (default TAG: python:3.11-slim)
+#   sudo docker/stand-ins/python-base.sh [TAG]        (default TAG: python:3.11-slim)
 #
 # debootstrap installs a minimal Debian bookworm (whose python3 is 3.11) with python3,
 # python3-venv and python3-pip from the mirror this machine's apt already uses (read from
@@ -15,7 +15,7 @@ set -euo pipefail
 TAG=${1:-python:3.11-slim}
 SUITE=${SUITE:-bookworm}
 
-die() { echo "build-base-image: $*" >&2; exit 1; }
+die() { echo "python-base: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (debootstrap needs it)"
 command -v debootstrap >/dev/null || die "debootstrap is missing: apt-get install debootstrap"
 command -v docker >/dev/null || die "docker is missing"
@@ -52,7 +52,7 @@ PY
 }
 
 MIRROR=${MIRROR:-$(apt_mirror)}
-echo "build-base-image: debootstrap $SUITE from $MIRROR -> $TAG"
+echo "python-base: debootstrap $SUITE from $MIRROR -> $TAG"
 
 root=$(mktemp -d /tmp/tinymlp-rootfs.XXXXXX)
 cleanup() { umount "$root/proc" 2>/dev/null || true; rm -rf "$root"; }
@@ -80,4 +80,4 @@ tar --numeric-owner -C "$root" -c . | docker import \
     --change 'ENV REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt' \
     --change 'CMD ["python3"]' \
     - "$TAG" >/dev/null
-echo "build-base-image: $TAG ready ($(docker run --rm --network none "$TAG" python3 --version))"
+echo "python-base: $TAG ready ($(docker run --rm --network none "$TAG" python3 --version))"

@@ -1,0 +1,149 @@
+"""The buffering proxy (docker/nginx, Debian's nginx) in front of a real gunicorn: slow clients
+hold nginx, never a worker; its own errors are JSON; it passes request ids and forwarding
+headers, adds security headers to the pages and slows clients hammering pictures.
+
+Without nginx these tests skip, saying so; .ci/run installs it and sets TINYMLP_REQUIRE_NGINX=1,
+which turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.e2e.conftest import call
+from tests.processes import Gunicorn, Nginx
+
+NGINX = shutil.which("nginx") or (os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx")
+if not NGINX and os.environ.get("TINYMLP_REQUIRE_NGINX"):
+    raise RuntimeError("TINYMLP_REQUIRE_NGINX is set but nginx is missing: apt-get install nginx")
+pytestmark = pytest.mark.skipif(not NGINX, reason="Debian's nginx is not installed: apt-get install nginx")
+
+RED = {"inputs": [[255, 0, 0]]}
+
+
+@pytest.fixture
+def stack(seeded_store_dir, tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(seeded_store_dir, models)
+    env = {"TINYMLP_STATE_DIR": str(tmp_path / "state"), "TINYMLP_LOG_LEVEL": "INFO", "TINYMLP_LOG_FORMAT": "json"}
+    with Gunicorn(models, workers=2, log_path=tmp_path / "gunicorn.log", env=env) as api, \
+            Nginx(f"127.0.0.1:{api.port}") as proxy:
+        yield api, proxy
+
+
+class SlowClients:
+    """Connections that send a request a line (or a byte of body) every half second, forever."""
+
+    def __init__(self, port: int, n: int):
+        self.port, self.n = port, n
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._crawl, args=(i,), daemon=True) for i in range(n)]
+
+    def _crawl(self, i: int) -> None:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+                if i % 2:  # headers that never end
+                    s.sendall(b"POST /predict/red HTTP/1.1\r\nHost: x\r\n")
+                    while not self.stop.wait(0.5):
+                        s.sendall(b"X-Slow: 1\r\n")
+                else:  # a body that never ends
+                    s.sendall(b"POST /predict/red HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                              b"Content-Length: 100000\r\n\r\n{")
+                    while not self.stop.wait(0.5):
+                        s.sendall(b" ")
+        except OSError:
+            pass  # the server gave up on us: as it should, eventually
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        time.sleep(1.0)  # every connection is open and crawling
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=10)
+
+
+def _good(base: str, timeout: float) -> int | None:
+    try:
+        return call(base, "POST", "/predict/red", RED, timeout=timeout)[0]
+    except OSError:
+        return None  # not answered
+
+
+def test_slow_clients_hold_the_proxy_never_a_worker(stack):
+    api, proxy = stack
+    with SlowClients(api.port, 4):  # straight at gunicorn, 4 slow clients hold both workers
+        assert _good(api.base, timeout=3) is None
+    with SlowClients(proxy.port, 20):  # through the proxy, 20 of them hold nothing that matters
+        answers = [_good(proxy.base, timeout=30) for _ in range(10)]
+    assert answers == [200] * 10
+
+
+def test_the_proxys_own_errors_are_json(stack):
+    api, proxy = stack
+    big = b'{"inputs": [' + b"[1, 2, 3]," * 300_000 + b"[1, 2, 3]]}"
+    for path, key in (("/predict/red", "message"), ("/v2/models/red/infer", "error")):
+        req = urllib.request.Request(proxy.base + path, data=big, headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=20)
+        body = json.loads(e.value.read())
+        assert e.value.code == 413 and e.value.headers["Content-Type"] == "application/json"
+        assert "larger than 2097152 bytes" in body[key]
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(b"GET /" + b"a" * 40_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = s.recv(65536)
+    assert b" 414 " in answer.split(b"\r\n")[0] and b"application/json" in answer
+    api.stop()
+    status, body = call(proxy.base, "GET", "/healthz")
+    assert status == 502 and "did not answer" in body["message"]
+
+
+def test_request_ids_and_forwarding_headers_reach_the_service(stack):
+    api, proxy = stack
+    req = urllib.request.Request(proxy.base + "/healthz", headers={"X-Request-ID": "trace-42"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.headers["X-Request-ID"] == "trace-42"
+    with urllib.request.urlopen(proxy.base + "/healthz", timeout=10) as r:
+        made = r.headers["X-Request-ID"]
+    assert len(made) == 32  # nginx made one, and the service answered it
+    time.sleep(0.3)
+    lines = [json.loads(line) for line in api.log_path.read_text().splitlines() if line.startswith("{")]
+    seen = {line["request_id"]: line for line in lines if line.get("path") == "/healthz"}
+    assert seen["trace-42"]["forwarded_for"] == "127.0.0.1" and seen["trace-42"]["forwarded_proto"] == "http"
+    assert made in seen
+
+
+def test_pages_carry_security_headers_and_the_api_does_not_need_them(stack):
+    _, proxy = stack
+    for path in ("/", "/ui/models/red", "/docs"):
+        with urllib.request.urlopen(proxy.base + path, timeout=10) as r:
+            csp = r.headers["Content-Security-Policy"]
+            assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+            assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["X-Frame-Options"] == "DENY"
+    with urllib.request.urlopen(proxy.base + "/models", timeout=10) as r:
+        assert "Content-Security-Policy" not in r.headers
+
+
+def test_a_client_hammering_pictures_is_slowed_at_the_proxy(stack):
+    _, proxy = stack
+    statuses = []
+    for b in range(40):
+        try:
+            with urllib.request.urlopen(f"{proxy.base}/ui/models/red/versions/1/regions.png?b={b}", timeout=10) as r:
+                statuses.append(r.status)
+        except urllib.error.HTTPError as e:
+            statuses.append(e.code)
+            assert e.code == 429 and e.headers["Retry-After"] == "1" and json.loads(e.read())["code"] == 429
+    assert statuses.count(429) >= 25  # past a burst of 10, at 5 a second
