@@ -33,6 +33,7 @@ accesslog = None  # the app logs one line per request itself, with its request i
 errorlog = "-"
 loglevel = _settings["TINYMLP_LOG_LEVEL"].lower()
 preload_app = False  # each worker loads the models and runs its own reloader thread
+control_socket_disable = True  # gunicornc is not used; its socket would go in $HOME, unwritable in the image
 # Bounds on what a request line and headers may be; past them gunicorn answers 400 or 414
 # itself (in JSON, below) before the app sees anything.
 limit_request_line = 8190

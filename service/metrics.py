@@ -20,6 +20,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as _mp
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
 REQUESTS = Counter("tinymlp_requests_total", "HTTP requests handled",
                    ["endpoint", "model", "version", "status"])
@@ -58,9 +59,50 @@ def observe_snapshot(snapshot) -> None:
         SERVABLE.labels(name).set(1 if entry.served is not None else 0)
 
 
-def render() -> tuple[bytes, str]:
+JOB_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+
+
+class JobTableCollector:
+    """The job queue as the job table says it is, at each scrape: every replica reports the
+    same numbers, whichever worker ran the jobs."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def collect(self):
+        from trainer.jobs import JobError
+
+        up = GaugeMetricFamily("tinymlp_job_table_up", "1 while the job table answers")
+        try:
+            stats = self.table.stats(JOB_BUCKETS) if self.table is not None else None
+        except JobError:
+            stats = None
+        up.add_metric([], 0 if stats is None else 1)
+        yield up
+        if stats is None:
+            return
+        jobs = GaugeMetricFamily("tinymlp_jobs", "Jobs in the job table, by status", labels=["status"])
+        for status, n in stats.by_status.items():
+            jobs.add_metric([status], n)
+        yield jobs
+        for name, what, (counts, total, seconds) in (
+                ("tinymlp_job_duration_seconds", "Seconds from claim to finish, of every job that ran",
+                 stats.durations),
+                ("tinymlp_job_wait_seconds", "Seconds from submit to claim, of every job claimed", stats.waits)):
+            buckets = [(f"{b:g}", n) for b, n in zip(stats.buckets, counts)] + [("+Inf", total)]
+            yield HistogramMetricFamily(name, what, buckets=buckets, sum_value=seconds)
+
+
+def render(job_table=None, jobs_known: bool = False) -> tuple[bytes, str]:
+    """Every worker's samples added up, and (``jobs_known``: training is on) the job queue."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         _mp.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        text = generate_latest(registry)
+    else:
+        text = generate_latest(REGISTRY)
+    if jobs_known:
+        queue = CollectorRegistry()
+        queue.register(JobTableCollector(job_table))
+        text += generate_latest(queue)
+    return text, CONTENT_TYPE_LATEST

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -64,11 +66,36 @@ class _Tables:
             table.close()
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL (Debian's package) for the session; skipped, saying so, where it is
+    not installed, unless TINYMLP_REQUIRE_POSTGRES is set (CI), which makes that a failure."""
+    from tests.processes import Postgres, postgres_bin
+
+    if not postgres_bin("initdb"):
+        if os.environ.get("TINYMLP_REQUIRE_POSTGRES"):
+            raise RuntimeError("TINYMLP_REQUIRE_POSTGRES is set but PostgreSQL is missing: apt-get install postgresql")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql); the PostgreSQL tests skip")
+    with Postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def database_url(postgres, request):
+    """A database of its own on the session's PostgreSQL."""
+    return postgres.create_database(f"t{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
 def job_table(request, tmp_path):
     """The job table on each backend, empty: ``job_table(max_queued=5)`` opens it."""
-    from trainer.jobs import SQLiteJobTable
+    if request.param == "sqlite":
+        from trainer.jobs import SQLiteJobTable
 
-    tables = _Tables(functools.partial(SQLiteJobTable, tmp_path / "state"))
+        tables = _Tables(functools.partial(SQLiteJobTable, tmp_path / "state"))
+    else:
+        from trainer.jobs.postgres import PostgresJobTable
+
+        tables = _Tables(functools.partial(PostgresJobTable, request.getfixturevalue("database_url")))
     yield tables
     tables.close()

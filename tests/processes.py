@@ -178,3 +178,75 @@ class Nginx(Child):
         code = super().stop(timeout)
         self._scratch.cleanup()
         return code
+
+
+def postgres_bin(name: str) -> str | None:
+    """A PostgreSQL server program from Debian's package (/usr/lib/postgresql/<v>/bin), or on PATH."""
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))
+    return str(found[-1]) if found else shutil.which(name)
+
+
+class Postgres(Child):
+    """A real PostgreSQL from Debian's package in a temporary folder, on 127.0.0.1 and a free
+    port, for tests and benchmarks. initdb and postgres refuse to run as root, so as root
+    they run as the ``postgres`` user the package creates. Stopped by its pid (SIGINT: fast
+    shutdown). ``url(db)`` is a database on it, made by ``create_database``."""
+
+    def __init__(self, *, ready_timeout: float = 60):
+        self.port = free_port()
+        self._scratch = tempfile.TemporaryDirectory(prefix="tinymlp-postgres-")
+        self.root = Path(self._scratch.name)
+        self.data = self.root / "data"
+        self.user = "postgres" if os.geteuid() == 0 else None
+        super().__init__(self.root / "postgres.log", {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"})
+        self.ready_timeout = ready_timeout
+
+    def _run_as(self) -> dict:
+        return {"user": self.user, "group": self.user} if self.user else {}
+
+    def start(self) -> Postgres:
+        initdb, postgres = postgres_bin("initdb"), postgres_bin("postgres")
+        if not initdb or not postgres:
+            raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql")
+        if self.user:
+            shutil.chown(self.root, self.user, self.user)
+        subprocess.run([initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+                       check=True, capture_output=True, env=self.env, cwd=self.root, **self._run_as())
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [postgres, "-D", str(self.data), "-p", str(self.port), "-k", str(self.root),
+                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
+                stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.root, **self._run_as())
+        deadline = time.monotonic() + self.ready_timeout
+        while not self._ready():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"postgres did not start:\n{self.log_path.read_text()}")
+            time.sleep(0.1)
+        return self
+
+    def _ready(self) -> bool:
+        import psycopg
+
+        try:
+            psycopg.connect(self.url("postgres"), connect_timeout=1).close()
+            return True
+        except psycopg.Error:
+            return False
+
+    def url(self, db: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
+
+    def create_database(self, db: str) -> str:
+        import psycopg
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{db}"')
+        return self.url(db)
+
+    def stop(self, timeout: float = 30) -> int | None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown
+        code = super().stop(timeout)
+        self._scratch.cleanup()
+        return code

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from flask import Response, jsonify
 from flask_smorest import Blueprint
 
 from service import metrics
-from service.routes.common import documented, registry
+from service.errors import ServiceError
+from service.routes import train
+from service.routes.common import config, documented, registry
 from service.schemas.models import Health, NotReady, Ready
 
 blp = Blueprint("health", __name__, description="Liveness, readiness, metrics")
@@ -45,6 +49,11 @@ def readyz():
 @blp.route("/metrics", methods=["GET"])
 @documented(blp.response(200, content_type="text/plain", description="Prometheus text format"))
 def prometheus():
-    """Prometheus text format, aggregated over every gunicorn worker."""
-    body, ctype = metrics.render()
+    """Prometheus text format, aggregated over every gunicorn worker; with training on, the job
+    queue as the job table says it is (the same on every replica)."""
+    table = None
+    if config().train_token:
+        with suppress(ServiceError):  # an unreachable job table is tinymlp_job_table_up 0
+            table = train.jobs()
+    body, ctype = metrics.render(table, jobs_known=bool(config().train_token))
     return Response(body, content_type=ctype)

@@ -141,3 +141,16 @@ def test_a_finished_job_cannot_be_cancelled(trainable, app):
     table.finish(job["id"], "w1", JobStatus.SUCCEEDED)
     r = trainable.delete(f"/train/jobs/{job['id']}", headers=AUTH)
     assert r.status_code == 409 and "already succeeded and published version 2" in r.json["message"], r.json
+
+
+def test_an_unreachable_job_database_is_a_503_saying_so(app):
+    app.config["TINYMLP"] = app.config["TINYMLP"].replace(
+        train_token=TOKEN, database_url="postgresql://tinymlp:hunter2@127.0.0.1:1/jobs")
+    client = app.test_client()
+    for r in (client.post("/train/red", json={"epochs": 1}, headers=AUTH), client.get("/train/jobs", headers=AUTH)):
+        assert r.status_code == 503, r.json
+        assert "cannot reach the job database postgresql://tinymlp:***@127.0.0.1:1/jobs" in r.json["message"]
+        assert "hunter2" not in r.get_data(as_text=True)
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert "tinymlp_job_table_up 0.0" in metrics
+    assert client.post("/predict/red", json={"inputs": [[255, 0, 0]]}).status_code == 200  # serving goes on

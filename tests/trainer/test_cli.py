@@ -165,3 +165,15 @@ def test_prune_says_what_it_removed(run, tmp_path):
     assert ModelStore(tmp_path / "models").versions("xor") == [4, 5, 6]
     code, _, err = run("prune", "nope")
     assert code == 1 and "no model named 'nope'" in err
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("postgresql://tinymlp:hunter2@127.0.0.1:1/jobs", "cannot reach the job database postgresql://tinymlp:***@127.0.0.1:1/jobs"),
+    ("mysql://tinymlp:hunter2@db/jobs", "TINYMLP_DATABASE_URL must look like postgresql://"),
+])
+def test_the_worker_says_in_one_line_when_its_database_cannot_work(url, says, tmp_path):
+    run = subprocess.run([sys.executable, "-m", "trainer", "--models-dir", str(tmp_path), "worker", "--once"],
+                         capture_output=True, text=True, timeout=60,
+                         env={"PATH": "/usr/bin:/bin", "TINYMLP_DATABASE_URL": url})
+    assert run.returncode == 1 and says in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and "hunter2" not in run.stderr + run.stdout

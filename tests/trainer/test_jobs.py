@@ -138,10 +138,19 @@ def test_stats_count_by_status_with_durations_and_waits(jobs):
     jobs.submit("xor", P, 1)
     jobs.claim("w1")
     jobs.finish(a.id, "w1", JobStatus.SUCCEEDED)
-    stats = jobs.stats()
+    stats = jobs.stats((60.0, 3600.0))
     assert stats.by_status["succeeded"] == 1 and stats.by_status["queued"] == 1
-    assert len(stats.durations) == 1 and stats.durations[0] >= 0
-    assert len(stats.waits) == 1 and stats.waits[0] >= 0
+    assert stats.durations[:2] == ([1, 1], 1) and 0 <= stats.durations[2] < 60
+    assert stats.waits[:2] == ([1, 1], 1) and 0 <= stats.waits[2] < 60
+
+
+def test_the_database_itself_refuses_a_second_running_job_of_a_model(jobs):
+    a = jobs.submit("red", P, 1)
+    b = jobs.submit("red", P, 1)
+    jobs.claim("w1")
+    with pytest.raises(Exception, match="(?i)unique"), jobs._tx() as cur:  # whatever a buggy worker tries
+        jobs._run(cur, "UPDATE jobs SET status = 'running', worker = 'w2' WHERE id = ?", (b.id,))
+    assert jobs.get(b.id).status is JobStatus.QUEUED and jobs.get(a.id).status is JobStatus.RUNNING
 
 
 def _claim_all(factory, worker, out):

@@ -64,11 +64,13 @@ class Unavailable(JobError):
 
 @dataclass(frozen=True)
 class QueueStats:
-    """What /metrics reports, read from the table so every replica reports the same."""
+    """What /metrics reports, read from the table so every replica reports the same: jobs by
+    status, and two histograms as (cumulative bucket counts, count, sum of seconds)."""
 
     by_status: dict[str, int]
-    durations: list[float]  # seconds from claim to finish, of recently finished jobs
-    waits: list[float]  # seconds from submit to claim, of recently claimed jobs
+    buckets: tuple[float, ...]
+    durations: tuple[list[int], int, float]  # claim to finish, of every job that ran
+    waits: tuple[list[int], int, float]  # submit to claim, of every job claimed
 
 
 class JobTable(ABC):
@@ -76,6 +78,7 @@ class JobTable(ABC):
 
     param = "?"  # the driver's placeholder
     NOW = ""  # an SQL expression: seconds since the epoch by the database's clock
+    FOR_UPDATE = ""  # how a read locks the rows it reads until the transaction ends, where it must
 
     def __init__(self, *, max_queued: int = 32):
         self.max_queued = max_queued
@@ -94,6 +97,9 @@ class JobTable(ABC):
     @abstractmethod
     def describe(self) -> str:
         """Where the jobs live, for logs (never a password)."""
+
+    def _lock_queue(self, cur) -> None:  # noqa: B027 - SQLite's write transactions are serial already
+        """Inside a transaction: hold off other submits until it ends (the queue limit holds)."""
 
     def close(self) -> None:  # noqa: B027 - a backend with a pool closes it
         pass
@@ -135,8 +141,9 @@ class JobTable(ABC):
             heartbeat_at=_float(row["heartbeat_at"]), publishing_at=_float(row["publishing_at"]),
         )
 
-    def _get(self, cur, job_id: str) -> Job:
-        job = self._job(self._one(cur, "SELECT * FROM jobs WHERE id = ?", (job_id,)))
+    def _get(self, cur, job_id: str, lock: bool = False) -> Job:
+        job = self._job(self._one(cur, "SELECT * FROM jobs WHERE id = ?" + (self.FOR_UPDATE if lock else ""),
+                                  (job_id,)))
         if job is None:
             raise JobNotFound(f"no job {job_id!r}")
         return job
@@ -146,6 +153,7 @@ class JobTable(ABC):
     def submit(self, model: str, params: JobParams, parent_version: int | None) -> Job:
         job_id = uuid.uuid4().hex[:16]
         with self._tx() as cur:
+            self._lock_queue(cur)
             queued = self._one(cur, "SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued'")["n"]
             if queued >= self.max_queued:
                 raise QueueFull(f"{queued} jobs are queued, the most allowed (TINYMLP_MAX_QUEUED_JOBS); "
@@ -174,7 +182,7 @@ class JobTable(ABC):
         """A queued job is cancelled at once; a running one at its next epoch. A job that has
         finished or begun publishing raises TooLateToCancel."""
         with self._tx() as cur:
-            job = self._get(cur, job_id)
+            job = self._get(cur, job_id, lock=True)  # a worker's start_publishing waits for this, or wins
             if job.status.finished or job.publishing_at is not None:
                 raise TooLateToCancel(job)
             if job.status is JobStatus.QUEUED:
@@ -245,31 +253,33 @@ class JobTable(ABC):
 
     def reap(self, stale_after: float) -> list[Job]:
         """Fail running jobs whose worker has been silent for ``stale_after`` seconds."""
+        gone = f"its worker stopped answering (no heartbeat for {stale_after:g} s); "
         with self._tx() as cur:
-            stale = self._all(cur, "SELECT id, publishing_at FROM jobs WHERE status = 'running' "
-                                   "AND heartbeat_at < NOW() - ?", (stale_after,))
-            for row in stale:
-                what = ("it died while publishing; see published_version" if row["publishing_at"] is not None
-                        else "nothing was published; submit the job again")
-                self._run(cur, "UPDATE jobs SET status = 'failed', finished_at = NOW(), error = ? WHERE id = ? "
-                               "AND status = 'running'",
-                          (f"its worker stopped answering (no heartbeat for {stale_after:g} s); {what}", row["id"]))
-            return [self._get(cur, row["id"]) for row in stale]
+            rows = self._all(cur, "UPDATE jobs SET status = 'failed', finished_at = NOW(), error = CASE WHEN "
+                                  "publishing_at IS NULL THEN ? ELSE ? END WHERE status = 'running' "
+                                  "AND heartbeat_at < NOW() - ? RETURNING id",
+                             (gone + "nothing was published; submit the job again",
+                              gone + "it died while publishing; see published_version", stale_after))
+            return [self._get(cur, row["id"]) for row in rows]
 
     # -- for operators ------------------------------------------------------------------
 
-    def stats(self, window: float = 3600.0) -> QueueStats:
-        """Jobs by status, and the durations and waits of the jobs of the last ``window`` seconds."""
+    def stats(self, buckets: tuple[float, ...]) -> QueueStats:
+        """Jobs by status, and how many took at most each of ``buckets`` seconds to run
+        (claim to finish) and to be claimed (submit to claim): cumulative, for histograms."""
+        def counts(span: str, where: str) -> tuple[list[int], int, float]:
+            ups = ", ".join(f"SUM(CASE WHEN {span} <= {float(b)!r} THEN 1 ELSE 0 END) AS le{i}"
+                            for i, b in enumerate(buckets))
+            row = self._one(cur, f"SELECT COUNT(*) AS n, COALESCE(SUM({span}), 0) AS total, {ups} FROM jobs "
+                                 f"WHERE {where}")
+            return [int(row[f"le{i}"] or 0) for i in range(len(buckets))], int(row["n"]), float(row["total"])
+
         with self._tx() as cur:
-            counts = {r["status"]: int(r["n"]) for r in self._all(
+            by = {r["status"]: int(r["n"]) for r in self._all(
                 cur, "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")}
-            durations = [float(r["d"]) for r in self._all(
-                cur, "SELECT finished_at - started_at AS d FROM jobs WHERE started_at IS NOT NULL "
-                     "AND finished_at IS NOT NULL AND finished_at > NOW() - ?", (window,))]
-            waits = [float(r["w"]) for r in self._all(
-                cur, "SELECT started_at - submitted_at AS w FROM jobs WHERE started_at IS NOT NULL "
-                     "AND started_at > NOW() - ?", (window,))]
-        return QueueStats({s.value: counts.get(s.value, 0) for s in JobStatus}, durations, waits)
+            durations = counts("finished_at - started_at", "started_at IS NOT NULL AND finished_at IS NOT NULL")
+            waits = counts("started_at - submitted_at", "started_at IS NOT NULL")
+        return QueueStats({s.value: by.get(s.value, 0) for s in JobStatus}, buckets, durations, waits)
 
 
 def _float(v) -> float | None:
