@@ -85,13 +85,20 @@ $(VENV)/.bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(VENV)/.bench
 
-bench: $(VENV)/.bench
+bench: SYSTEM_PACKAGES += wrk:wrk
+bench: $(VENV)/.bench system-packages
 	$(BIN)/python -m benchmarks.train_red
 	$(BIN)/python -m benchmarks.predict_proba
 	$(BIN)/python -m benchmarks.accuracy
 	$(BIN)/python -m benchmarks.serve_wrk
+	$(BIN)/python -m benchmarks.compare_commits
 	$(BIN)/python -m benchmarks.predict_breakdown
+	$(BIN)/python -m benchmarks.versions
+	$(BIN)/python -m benchmarks.proxy
+	$(BIN)/python -m benchmarks.pictures_vs_predict
 	$(BIN)/python -m benchmarks.serve_while_training
+	$(BIN)/python -m benchmarks.jobs_throughput
+	$(BIN)/python -m benchmarks.client_calls
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info test-output

@@ -128,7 +128,9 @@ class Registry:
         model = entry.loaded.get(version)
         if model is not None:
             return model
-        if version not in entry.versions:
+        # A version this process has not scanned yet (published since its last scan) is
+        # read on demand too, so one published a moment ago answers on every worker.
+        if version not in entry.versions and self.store.stamp(name, version) is None:
             raise VersionNotFound(f"Model {name!r} has no version {version}; versions: {_some(list(entry.versions))}.")
         model, why = self._on_demand(name, version)
         if model is None:

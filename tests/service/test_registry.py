@@ -175,3 +175,12 @@ def test_files_and_folders_outside_the_store_are_refused(store, tmp_path):
 def test_keeping_more_versions_loaded_than_there_are_loads_them_all(store):
     _copies(store, "xor", 4)
     assert sorted(_registry(store, keep_loaded=100).entry("xor").loaded) == [1, 2, 3, 4, 5]
+
+
+def test_a_version_published_since_the_last_scan_answers_when_asked_for_by_number(store):
+    reg = _registry(store)
+    _copies(store, "xor", 1)  # version 2, not scanned yet
+    assert reg.get("xor").version == 1  # the served version moves at the next scan
+    assert reg.get("xor", version=2).version == 2  # but a pinned one answers at once
+    with pytest.raises(VersionNotFound):
+        reg.get("xor", version=3)
