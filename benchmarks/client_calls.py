@@ -18,11 +18,9 @@ from pathlib import Path
 
 import requests
 
+from benchmarks.fixtures import red_store
 from client import Client
 from tests.processes import Gunicorn, Nginx
-from trainer import pipeline
-from trainer.store import ModelStore
-from trainer.tasks import get_task
 
 BODY = {"inputs": [[255, 0, 0]]}
 
@@ -51,8 +49,7 @@ def main(argv=None) -> None:
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tinymlp-client-") as tmp:
-        store = ModelStore(Path(tmp) / "models")
-        pipeline.train_task(get_task("red"), store)
+        store = red_store(Path(tmp) / "models")
         with Gunicorn(store.root, workers=2, env={"TINYMLP_STATE_DIR": str(Path(tmp) / "state")}) as api, \
                 Nginx(f"127.0.0.1:{api.port}") as proxy:
             runs = {"client": [], "new": []}

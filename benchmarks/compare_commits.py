@@ -27,10 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.fixtures import red_store
 from benchmarks.serve_wrk import post_script, wrk
 from tests.processes import ROOT, Gunicorn
-from trainer import pipeline
-from trainer.store import ModelStore
 from trainer.tasks import get_task
 
 
@@ -63,8 +62,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="tinymlp-compare-") as tmp, ExitStack() as stack:
         tmp = Path(tmp)
         trees = {"old": worktree(stack, args.old, tmp), "new": worktree(stack, args.new, tmp)}
-        store = ModelStore(tmp / "models")
-        pipeline.train_task(get_task("red"), store)
+        store = red_store(tmp / "models")
         one = post_script(tmp, "one", {"inputs": [[255, 0, 0]]})
         rows = get_task("red").draw_uniform(np.random.default_rng(0), 10_000).tolist()
         big = post_script(tmp, "big", {"inputs": rows})

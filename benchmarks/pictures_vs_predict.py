@@ -21,11 +21,9 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+from benchmarks.fixtures import red_store
 from benchmarks.serve_wrk import post_script, wrk
 from tests.processes import Gunicorn
-from trainer import pipeline
-from trainer.store import ModelStore
-from trainer.tasks import get_task
 
 
 def hammer(base: str, stop: threading.Event, seen: Counter, seed: int) -> None:
@@ -51,8 +49,7 @@ def main(argv=None) -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
     with tempfile.TemporaryDirectory(prefix="tinymlp-pictures-") as tmp:
-        store = ModelStore(Path(tmp) / "models")
-        pipeline.train_task(get_task("red"), store)
+        store = red_store(Path(tmp) / "models")
         one = post_script(tmp, "one", {"inputs": [[255, 0, 0]]})
         with Gunicorn(store.root, workers=2, env={"TINYMLP_STATE_DIR": str(Path(tmp) / "state")}) as server:
             url = server.base + "/predict/red"

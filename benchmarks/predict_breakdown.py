@@ -29,6 +29,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from unittest import mock
 
+from benchmarks.fixtures import red_store
+
 BODY = b'{"inputs": [[255, 0, 0]]}'
 
 
@@ -62,13 +64,9 @@ def main(argv=None) -> None:
     from service.app import create_app
     from service.config import Config
     from service.routes import predict
-    from trainer import pipeline
-    from trainer.store import ModelStore
-    from trainer.tasks import get_task
 
     with tempfile.TemporaryDirectory(prefix="tinymlp-breakdown-") as tmp:
-        store = ModelStore(Path(tmp) / "models")
-        pipeline.train_task(get_task("red"), store)
+        store = red_store(Path(tmp) / "models")
         app = create_app(Config(models_dir=str(store.root), start_reloader=False, log_level="WARNING"))
         logging.getLogger("tinymlp").setLevel(logging.WARNING)
         answer = call(app, "POST", "/predict/red", BODY)

@@ -24,12 +24,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from benchmarks.fixtures import red_store
 from benchmarks.serve_wrk import post_script, wrk
 from tests.e2e.test_proxy import SlowClients
 from tests.processes import Gunicorn, Nginx
-from trainer import pipeline
-from trainer.store import ModelStore
-from trainer.tasks import get_task
 
 BODY = json.dumps({"inputs": [[255, 0, 0]]}).encode()
 
@@ -69,8 +67,7 @@ def main(argv=None) -> None:
     if shutil.which("wrk") is None or not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
         sys.exit("needs Debian's wrk and nginx: apt-get install wrk nginx")
     with tempfile.TemporaryDirectory(prefix="tinymlp-proxy-") as tmp:
-        store = ModelStore(Path(tmp) / "models")
-        pipeline.train_task(get_task("red"), store)
+        store = red_store(Path(tmp) / "models")
         one = post_script(tmp, "one", {"inputs": [[255, 0, 0]]})
         with Gunicorn(store.root, workers=2, env={"TINYMLP_STATE_DIR": str(Path(tmp) / "state"),
                                                   "TINYMLP_LOG_LEVEL": "INFO"}) as api, \

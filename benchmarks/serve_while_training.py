@@ -19,11 +19,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from benchmarks.fixtures import red_store
 from benchmarks.serve_wrk import post_script, wrk
 from tests.processes import Gunicorn, TrainerWorker
-from trainer import pipeline
-from trainer.store import ModelStore
-from trainer.tasks import get_task
 
 TOKEN = "bench-token"
 
@@ -44,8 +42,7 @@ def main(argv=None) -> None:
         sys.exit("wrk is not installed: apt-get install wrk")
     with tempfile.TemporaryDirectory(prefix="tinymlp-bench-") as tmp:
         root = Path(tmp)
-        store = ModelStore(root / "models")
-        pipeline.train_task(get_task("red"), store)
+        store = red_store(root / "models")
         env = {"TINYMLP_STATE_DIR": str(root / "state"), "TINYMLP_TRAIN_TOKEN": TOKEN}
         one = post_script(tmp, "one", {"inputs": [[255, 0, 0]]})
         with Gunicorn(store.root, workers=2, env=env) as server, \

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.fixtures import red_store
 from tests.processes import Gunicorn
 from trainer import pipeline
-from trainer.store import ModelStore
 from trainer.tasks import get_task
 
 
@@ -84,8 +84,7 @@ def main(argv=None) -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
     with tempfile.TemporaryDirectory(prefix="tinymlp-wrk-") as tmp:
-        store = ModelStore(Path(tmp) / "models")
-        pipeline.train_task(get_task("red"), store)
+        store = red_store(Path(tmp) / "models")
         one = post_script(tmp, "one", {"inputs": [[255, 0, 0]]})
         rows = get_task("red").draw_uniform(np.random.default_rng(0), 10_000).tolist()
         big = post_script(tmp, "big", {"inputs": rows})

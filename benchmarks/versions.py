@@ -19,10 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.fixtures import red_store
 from tests.processes import Gunicorn
-from trainer import pipeline
-from trainer.store import ModelStore
-from trainer.tasks import get_task
 
 
 def fill(root: Path, source: dict, n: int) -> None:
@@ -61,8 +59,7 @@ def main(argv=None) -> None:
     counts = [int(c) for c in args.counts.split(",")]
     with tempfile.TemporaryDirectory(prefix="tinymlp-versions-") as tmp:
         tmp = Path(tmp)
-        store = ModelStore(tmp / "source")
-        pipeline.train_task(get_task("red"), store)
+        store = red_store(tmp / "source")
         source = json.loads((store.root / "red" / "1.json").read_text())
         results = {}
         for n in counts:

@@ -51,6 +51,15 @@ class Child:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
 
+    def _wait_until(self, ready, timeout: float, what: str) -> None:
+        """Poll ``ready()`` until it is true; stop the child and say why if it dies or times out."""
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{what}:\n{self.log_path.read_text()}")
+            time.sleep(0.1)
+
     def stop(self, timeout: float = 30) -> int | None:
         if self.proc is None:
             return None
@@ -89,12 +98,7 @@ class Gunicorn(Child):
 
     def start(self) -> Gunicorn:
         super().start()
-        deadline = time.monotonic() + self.ready_timeout
-        while not self._ready():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"gunicorn did not become ready:\n{self.log_path.read_text()}")
-            time.sleep(0.1)
+        self._wait_until(self._ready, self.ready_timeout, "gunicorn did not become ready")
         return self
 
     def _ready(self) -> bool:
@@ -163,16 +167,15 @@ class Nginx(Child):
     def start(self) -> Nginx:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.argv_full, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + self.ready_timeout
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"nginx did not start:\n{self.log_path.read_text()}") from None
-                time.sleep(0.05)
+        self._wait_until(self._accepts, self.ready_timeout, "nginx did not start")
+        return self
+
+    def _accepts(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
 
     def stop(self, timeout: float = 30) -> int | None:
         code = super().stop(timeout)
@@ -217,12 +220,7 @@ class Postgres(Child):
                 [postgres, "-D", str(self.data), "-p", str(self.port), "-k", str(self.root),
                  "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
                 stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.root, **self._run_as())
-        deadline = time.monotonic() + self.ready_timeout
-        while not self._ready():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"postgres did not start:\n{self.log_path.read_text()}")
-            time.sleep(0.1)
+        self._wait_until(self._ready, self.ready_timeout, "postgres did not start")
         return self
 
     def _ready(self) -> bool:

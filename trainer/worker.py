@@ -209,6 +209,7 @@ class Worker:
         with self.store.default_pinned(name) as pinned:
             published = self.store.publish(name, trained.network, **trained.metadata())
         self.jobs.record_published(job.id, published.version)
+        log.info("job %s: published %s version %s", job.id, name, published.version)
         if pinned is not None:
             promotion = _with(promotion, pinned=f"the default label was set to the then-served version {pinned}, "
                                                 "so that the new version is served only if promoted")

@@ -39,7 +39,7 @@ def test_red_answers_rgb_triples(tinymlp):
 
 
 def test_training_job_publishes_a_version_that_answers(tinymlp):
-    with pytest.raises(Unauthorized), Client(URL) as anonymous:
+    with pytest.raises(Unauthorized), Client(URL, token="") as anonymous:  # no token, not even $TINYMLP_TRAIN_TOKEN
         anonymous.train("xor", epochs=1)
     job = tinymlp.train("xor", epochs=2, samples=1000, promote="always").wait(timeout=180)
     assert job.status == "succeeded" and job.promoted is True, job
