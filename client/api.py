@@ -125,7 +125,7 @@ class Client:
 
     # -- predictions ---------------------------------------------------------------------
 
-    def predict(self, model: str, rows: Iterable[Row], *, version: int | None = None,
+    def predict(self, model: str, rows: Iterable[Row], version: int | None = None,
                 label: str | None = None) -> Predictions:
         """Predictions for ``rows`` (lists in the model's feature order, or objects keyed by
         feature name), by the served version, a pinned ``version`` or a ``label``'s. Large
@@ -142,6 +142,7 @@ class Client:
         if not rows:
             raise ValueError("no rows to predict")
         out: list[Prediction] = []
+        answers: list[dict] = []
         start, size = 0, self.batch_size
         while start < len(rows):
             batch = rows[start:start + size]
@@ -153,8 +154,9 @@ class Client:
                 size = max(1, size // 2)  # the service takes fewer rows (or bytes) a request: find out how many
                 continue
             out.extend(Prediction.from_json(p, answer["version"]) for p in answer["predictions"])
+            answers.append(answer)
             start += len(batch)
-        return Predictions(model, out)
+        return Predictions(model, out, answers)
 
     # -- models --------------------------------------------------------------------------
 

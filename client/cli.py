@@ -102,9 +102,9 @@ def cmd_predict(client: Client, args) -> None:
     if not rows:
         raise Usage("give rows (255,0,0 ...) or --file")
     answer = client.predict(args.model, rows, version=args.version, label=args.label)
-    if args.json:
-        print(json.dumps({"model": answer.model, "predictions": [
-            {k: v for k, v in p.__dict__.items() if v is not None} for p in answer]}))
+    if args.json:  # the service's answer as it came (one a line, if the rows took several requests)
+        for raw in answer.answers:
+            print(json.dumps(raw))
         return
     for r, p in zip(rows, answer):
         if p.label is not None:
@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--file", help="rows from a CSV (a header of feature names is fine) or JSON-lines file; - for stdin")
     s.add_argument("--model-version", dest="version", type=int, help="a pinned version")
     s.add_argument("--label", help="the version a label points at")
-    s.add_argument("--json", action="store_true", help="print the answers as JSON")
+    s.add_argument("--json", action="store_true", help="print the service's answer as it came (JSON)")
 
     s = sub.add_parser("models", help="the models, their versions and labels")
     s.add_argument("--json", action="store_true")

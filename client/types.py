@@ -26,6 +26,7 @@ class Predictions:
 
     model: str
     predictions: list[Prediction]
+    answers: list[dict] = field(default_factory=list, repr=False)  # the service's answers as they came
 
     @property
     def versions(self) -> set[int]:

@@ -15,6 +15,7 @@ class Config:
     models_dir: str = "models"
     state_dir: str = "state"
     database_url: str | None = None  # jobs in PostgreSQL; None: SQLite under state_dir
+    database_error: str | None = None  # TINYMLP_DATABASE_URL cannot work: /train says so (serving goes on)
     train_token: str | None = None
     log_format: str = "text"
     log_level: str = "INFO"
@@ -36,10 +37,16 @@ class Config:
         def read(name):
             return settings.read(name, env)
 
+        database_url, database_error = None, None
+        try:
+            database_url = read("TINYMLP_DATABASE_URL")
+        except settings.SettingError as e:
+            database_error = str(e)
         return cls(
             models_dir=read("TINYMLP_MODELS_DIR"),
             state_dir=read("TINYMLP_STATE_DIR"),
-            database_url=read("TINYMLP_DATABASE_URL"),
+            database_url=database_url,
+            database_error=database_error,
             train_token=read("TINYMLP_TRAIN_TOKEN"),
             log_format=read("TINYMLP_LOG_FORMAT"),
             log_level=read("TINYMLP_LOG_LEVEL"),

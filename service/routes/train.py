@@ -39,6 +39,8 @@ def jobs() -> joblib.JobTable:
     table = app.extensions.get("tinymlp.jobs")
     if table is None:
         cfg = config()
+        if cfg.database_error:
+            raise Unavailable(f"The job table cannot be used: {cfg.database_error}.")
         try:
             table = joblib.open_jobs(cfg.state_dir, cfg.database_url, max_queued=cfg.max_queued_jobs)
         except joblib.Unavailable as e:

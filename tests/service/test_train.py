@@ -154,3 +154,16 @@ def test_an_unreachable_job_database_is_a_503_saying_so(app):
     metrics = client.get("/metrics").get_data(as_text=True)
     assert "tinymlp_job_table_up 0.0" in metrics
     assert client.post("/predict/red", json={"inputs": [[255, 0, 0]]}).status_code == 200  # serving goes on
+
+
+def test_a_database_url_that_cannot_work_stops_training_not_serving(store_dir):
+    from service import create_app
+    from service.config import Config
+
+    config = Config.from_env({"TINYMLP_MODELS_DIR": str(store_dir), "TINYMLP_TRAIN_TOKEN": TOKEN,
+                              "TINYMLP_DATABASE_URL": "mysql://tinymlp:hunter2@db/jobs"})
+    client = create_app(config.replace(start_reloader=False, log_level="WARNING")).test_client()
+    r = client.post("/train/red", json={"epochs": 1}, headers=AUTH)
+    assert r.status_code == 503 and "TINYMLP_DATABASE_URL must look like postgresql://" in r.json["message"]
+    assert "hunter2" not in r.get_data(as_text=True)
+    assert client.post("/predict/red", json={"inputs": [[255, 0, 0]]}).status_code == 200
