@@ -232,6 +232,14 @@ def main(config: WorkerConfig | None = None, once: bool = False) -> None:
     worker = Worker(config or WorkerConfig.from_env())
     if worker.config.nice:
         os.nice(worker.config.nice)
+    # One BLAS thread: the networks are small, and several workers on one host (or beside the
+    # API's gunicorn workers) with a threaded BLAS each oversubscribe the cores, their threads
+    # spinning (benchmarks.jobs_throughput: 2 workers ran at under half the rate of 1). A
+    # thread count given in the environment wins.
+    if not any(os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="blas")
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
     worker.run(once=once)
