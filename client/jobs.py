@@ -31,6 +31,7 @@ class Job:
     progress: list[dict] = field(default_factory=list)
     error: str | None = None
     cancel_requested: bool = False
+    worker: str | None = None
     submitted_at: str | None = None
     started_at: str | None = None
     finished_at: str | None = None

@@ -171,5 +171,5 @@ def unknown(env: Mapping[str, str] | None = None) -> list[str]:
 
 # Read by tools around the project, not by its code: the compose file's build argument,
 # and the test suite's switches.
-EXTERNAL = ("TINYMLP_BASE_IMAGE", "TINYMLP_STACK_URL", "TINYMLP_REQUIRE_BROWSER", "TINYMLP_TEST_OUTPUT",
-            "TINYMLP_REQUIRE_POSTGRES")
+EXTERNAL = ("TINYMLP_BASE_IMAGE", "TINYMLP_STACK_URL", "TINYMLP_STACK_SCALE", "TINYMLP_REQUIRE_BROWSER",
+            "TINYMLP_REQUIRE_NGINX", "TINYMLP_REQUIRE_POSTGRES", "TINYMLP_TEST_OUTPUT")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import socket
 import threading
@@ -118,7 +119,9 @@ class Worker:
         self.config = config
         self.store = ModelStore(config.models_dir, max_model_bytes=config.max_model_bytes)
         self.jobs = jobs or open_jobs(config.state_dir, config.database_url)
-        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        # host:pid, and a random part: containers on a host's network share its name and each
+        # may run its worker as pid 1
+        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.stopping = threading.Event()
 
     def run(self, once: bool = False) -> None:
