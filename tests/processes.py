@@ -34,6 +34,7 @@ class Child:
     stopped by its pid: SIGTERM, then SIGKILL if it lingers."""
 
     argv: list[str] = []
+    _scratch: tempfile.TemporaryDirectory | None = None  # removed when the child stops
 
     def __init__(self, log_path, env: dict, cwd=ROOT):
         self.log_path = Path(log_path)
@@ -56,11 +57,19 @@ class Child:
         deadline = time.monotonic() + timeout
         while not ready():
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                log = self.log_path.read_text(errors="replace")  # read before stop() removes scratch space
                 self.stop()
-                raise RuntimeError(f"{what}:\n{self.log_path.read_text()}")
+                raise RuntimeError(f"{what}:\n{log}")
             time.sleep(0.1)
 
     def stop(self, timeout: float = 30) -> int | None:
+        try:
+            return self._end(timeout)
+        finally:
+            if self._scratch is not None:
+                self._scratch.cleanup()
+
+    def _end(self, timeout: float) -> int | None:
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -107,11 +116,6 @@ class Gunicorn(Child):
                 return r.status == 200
         except OSError:
             return False
-
-    def stop(self, timeout: float = 30) -> int | None:
-        code = super().stop(timeout)
-        self._scratch.cleanup()
-        return code
 
 
 class TrainerWorker(Child):
@@ -177,11 +181,6 @@ class Nginx(Child):
         except OSError:
             return False
 
-    def stop(self, timeout: float = 30) -> int | None:
-        code = super().stop(timeout)
-        self._scratch.cleanup()
-        return code
-
 
 def postgres_bin(name: str) -> str | None:
     """A PostgreSQL server program from Debian's package (/usr/lib/postgresql/<v>/bin), or on PATH."""
@@ -245,6 +244,4 @@ class Postgres(Child):
     def stop(self, timeout: float = 30) -> int | None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)  # fast shutdown
-        code = super().stop(timeout)
-        self._scratch.cleanup()
-        return code
+        return super().stop(timeout)
