@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.fixtures import red_store
+from benchmarks.fixtures import red_store, require
 from benchmarks.serve_wrk import post_script, wrk
 from tests.processes import ROOT, Gunicorn
 from trainer.tasks import get_task
@@ -57,8 +56,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--connections", type=int, default=16)
     args = ap.parse_args(argv)
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: apt-get install wrk")
+    require("wrk")
     with tempfile.TemporaryDirectory(prefix="tinymlp-compare-") as tmp, ExitStack() as stack:
         tmp = Path(tmp)
         trees = {"old": worktree(stack, args.old, tmp), "new": worktree(stack, args.new, tmp)}

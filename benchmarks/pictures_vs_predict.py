@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
-import sys
 import tempfile
 import threading
 import urllib.error
@@ -24,7 +22,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from benchmarks.fixtures import red_store
+from benchmarks.fixtures import red_store, require
 from benchmarks.serve_wrk import post_script, wrk
 from tests.processes import Gunicorn, Nginx
 
@@ -49,8 +47,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--clients", type=int, default=4, help="picture clients (default 4)")
     args = ap.parse_args(argv)
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: apt-get install wrk")
+    require("wrk", "nginx")
     with tempfile.TemporaryDirectory(prefix="tinymlp-pictures-") as tmp:
         store = red_store(Path(tmp) / "models")
         one = post_script(tmp, "one", {"inputs": [[255, 0, 0]]})

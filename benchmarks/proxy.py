@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from benchmarks.fixtures import red_store
+from benchmarks.fixtures import red_store, require
 from benchmarks.serve_wrk import post_script, wrk
 from tests.e2e.test_proxy import SlowClients
 from tests.processes import Gunicorn, Nginx
@@ -64,8 +62,7 @@ def main(argv=None) -> None:
     ap.add_argument("--slow-seconds", type=int, default=30)
     ap.add_argument("--connections", type=int, default=16)
     args = ap.parse_args(argv)
-    if shutil.which("wrk") is None or not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
-        sys.exit("needs Debian's wrk and nginx: apt-get install wrk nginx")
+    require("wrk", "nginx")
     with tempfile.TemporaryDirectory(prefix="tinymlp-proxy-") as tmp:
         store = red_store(Path(tmp) / "models")
         one = post_script(tmp, "one", {"inputs": [[255, 0, 0]]})

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.fixtures import red_store
+from benchmarks.fixtures import red_store, require
 from benchmarks.serve_wrk import post_script, wrk
 from tests.processes import Gunicorn, TrainerWorker
 
@@ -38,8 +36,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=16)
     args = ap.parse_args(argv)
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: apt-get install wrk")
+    require("wrk")
     with tempfile.TemporaryDirectory(prefix="tinymlp-bench-") as tmp:
         root = Path(tmp)
         store = red_store(root / "models")

@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.fixtures import red_store
+from benchmarks.fixtures import red_store, require
 from tests.processes import Gunicorn
 from trainer import pipeline
 from trainer.tasks import get_task
@@ -81,8 +79,7 @@ def main(argv=None) -> None:
     ap.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                     help="TINYMLP_LOG_LEVEL of the server; INFO (the shipped default) logs a line per request")
     args = ap.parse_args(argv)
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: apt-get install wrk")
+    require("wrk")
     with tempfile.TemporaryDirectory(prefix="tinymlp-wrk-") as tmp:
         store = red_store(Path(tmp) / "models")
         one = post_script(tmp, "one", {"inputs": [[255, 0, 0]]})
