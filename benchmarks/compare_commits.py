@@ -49,7 +49,7 @@ def predict_proba_rows_per_s(tree: Path) -> float:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--old", default="074f1a9", help="the commit before the change (default: issue 11's base)")
     ap.add_argument("--new", default="HEAD", help="the commit with the change (default: HEAD)")
     ap.add_argument("--rounds", type=int, default=5)

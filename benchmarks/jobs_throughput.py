@@ -55,7 +55,7 @@ def run(seed_store: Path, tmp: Path, tag: str, workers: int, n_jobs: int, databa
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--jobs", type=int, default=24)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tinymlp-jobs-") as tmp, Postgres() as pg:

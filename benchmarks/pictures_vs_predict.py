@@ -43,7 +43,7 @@ def hammer(base: str, stop: threading.Event, seen: Counter, seed: int) -> None:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--clients", type=int, default=4, help="picture clients (default 4)")
     args = ap.parse_args(argv)

@@ -56,7 +56,7 @@ def call(app, method: str, path: str, body: bytes = b"") -> bytes:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, default=5000, help="calls of each form (default 5000)")
     args = ap.parse_args(argv)
 

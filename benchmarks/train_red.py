@@ -103,7 +103,7 @@ def time_to(times, accs, target):
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=20_000)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--target", type=float, default=0.995)

@@ -52,7 +52,7 @@ def measure(models: Path, keep_loaded: int, scratch: Path) -> tuple[float, float
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--counts", default="10,500,5000")
     ap.add_argument("--no-contrast", action="store_true", help="skip the every-version-loaded runs")
     args = ap.parse_args(argv)
