@@ -1,6 +1,7 @@
 """The service's configuration: its TINYMLP_* settings (read through ``trainer.settings``),
 checked at start. A value that cannot work stops the service with a message naming the
-variable. Tests build a ``Config`` directly, pointing at a temporary folder."""
+variable. Tests build a ``Config`` directly, pointing at a temporary folder; its defaults
+are the settings table's."""
 
 from __future__ import annotations
 
@@ -8,24 +9,25 @@ import dataclasses
 from dataclasses import dataclass
 
 from trainer import settings
+from trainer.settings import default
 
 
 @dataclass(frozen=True)
 class Config:
-    models_dir: str = "models"
-    state_dir: str = "state"
+    models_dir: str = default("TINYMLP_MODELS_DIR")
+    state_dir: str = default("TINYMLP_STATE_DIR")
     database_url: str | None = None  # jobs in PostgreSQL; None: SQLite under state_dir
     database_error: str | None = None  # TINYMLP_DATABASE_URL cannot work: /train says so (serving goes on)
     train_token: str | None = None
-    log_format: str = "text"
-    log_level: str = "INFO"
-    reload_interval: float = 1.0  # seconds between store scans in each worker
-    keep_loaded: int = 3  # latest versions kept loaded besides the served and labelled ones
-    max_model_bytes: int = 64 * 1024 * 1024
-    max_body_bytes: int = 2 * 1024 * 1024
-    max_rows: int = 10_000
-    max_queued_jobs: int = 32
-    job_stale_after: float = 30.0  # a running job silent this long is failed (its worker died)
+    log_format: str = default("TINYMLP_LOG_FORMAT")
+    log_level: str = default("TINYMLP_LOG_LEVEL")
+    reload_interval: float = default("TINYMLP_RELOAD_INTERVAL")  # seconds between store scans in each worker
+    keep_loaded: int = default("TINYMLP_KEEP_LOADED")  # latest versions kept loaded besides served and labelled
+    max_model_bytes: int = default("TINYMLP_MAX_MODEL_BYTES")
+    max_body_bytes: int = default("TINYMLP_MAX_BODY_BYTES")
+    max_rows: int = default("TINYMLP_MAX_ROWS")
+    max_queued_jobs: int = default("TINYMLP_MAX_QUEUED_JOBS")
+    job_stale_after: float = default("TINYMLP_JOB_STALE_AFTER")  # a running job silent this long is failed
     start_reloader: bool = True  # tests that drive reloads by hand turn it off
 
     def __post_init__(self):

@@ -82,8 +82,8 @@ def _database_url(name: str, raw: str) -> str:
     url = raw.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or not parts.path.strip("/"):
-        shown = re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)  # never echo a password
-        raise SettingError(f"{name} must look like postgresql://user:password@host:5432/dbname, got {shown!r}; "
+        raise SettingError(f"{name} must look like postgresql://user:password@host:5432/dbname, "
+                           f"got {hide_password(url)!r}; "
                            "leave it empty to keep the jobs in SQLite under TINYMLP_STATE_DIR")
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number
@@ -147,6 +147,16 @@ _VARIABLES = [
              "compose"),
 ]
 VARIABLES: dict[str, Variable] = {v.name: v for v in _VARIABLES}
+
+
+def default(name: str):
+    """A variable's one default (``Config``, ``WorkerConfig`` and the store take theirs from here)."""
+    return VARIABLES[name].default
+
+
+def hide_password(url: str) -> str:
+    """A database URL with its password hidden, for messages and logs."""
+    return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
 
 
 def read(name: str, env: Mapping[str, str] | None = None):

@@ -37,6 +37,7 @@ import mlp
 from trainer import pipeline, settings
 from trainer.jobs import Job, JobStatus, JobTable, Progress, Promotion, open_jobs
 from trainer.promotion import promote
+from trainer.settings import default
 from trainer.store import ModelStore, StoreError
 from trainer.tasks import get_task
 
@@ -45,15 +46,15 @@ log = logging.getLogger("tinymlp.worker")
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    models_dir: str = "models"
-    state_dir: str = "state"
+    models_dir: str = default("TINYMLP_MODELS_DIR")
+    state_dir: str = default("TINYMLP_STATE_DIR")
     database_url: str | None = None  # PostgreSQL; None: SQLite under state_dir
-    time_limit: float = 600.0  # seconds a job may train
-    stale_after: float = 30.0  # seconds without a heartbeat before a running job is failed
-    poll: float = 1.0  # seconds between looks at an empty queue
-    nice: int = 10  # training yields the CPU to the service on a shared machine
+    time_limit: float = default("TINYMLP_JOB_TIME_LIMIT")  # seconds a job may train
+    stale_after: float = default("TINYMLP_JOB_STALE_AFTER")  # seconds without a heartbeat: the job is failed
+    poll: float = default("TINYMLP_JOB_POLL")  # seconds between looks at an empty queue
+    nice: int = default("TINYMLP_JOB_NICE")  # training yields the CPU to the service on a shared machine
     alive_file: str | None = None  # touched while the worker lives: a container healthcheck reads it
-    max_model_bytes: int = 64 * 1024 * 1024
+    max_model_bytes: int = default("TINYMLP_MAX_MODEL_BYTES")
 
     @property
     def heartbeat(self) -> float:
@@ -214,21 +215,17 @@ class Worker:
         self.jobs.record_published(job.id, published.version)
         log.info("job %s: published %s version %s", job.id, name, published.version)
         if pinned is not None:
-            promotion = _with(promotion, pinned=f"the default label was set to the then-served version {pinned}, "
+            promotion = replace(promotion, pinned=f"the default label was set to the then-served version {pinned}, "
                                                 "so that the new version is served only if promoted")
         if promotion.promoted:
             try:
                 self.store.set_label(name, "default", published.version)
             except (OSError, StoreError) as e:
-                return JobStatus.FAILED, _with(promotion, promoted=False), (
+                return JobStatus.FAILED, replace(promotion, promoted=False), (
                     f"published version {published.version}, but moving the default label to it failed "
                     f"({getattr(e, 'strerror', None) or e}), so the default label still points where it did; "
                     f"move it with `python -m trainer label {name} default {published.version}`")
         return JobStatus.SUCCEEDED, promotion, None
-
-
-def _with(promotion: Promotion, **changes) -> Promotion:
-    return replace(promotion, **changes)
 
 
 def main(config: WorkerConfig | None = None, once: bool = False) -> None:

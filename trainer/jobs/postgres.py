@@ -15,7 +15,6 @@ holds one connection, opened when first needed and again after it breaks.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from psycopg import errors as pg_errors
 
 from trainer.jobs.records import Job
 from trainer.jobs.table import SCHEMA_VERSION, JobTable, Unavailable
+from trainer.settings import hide_password
 
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS tinymlp;
@@ -58,9 +58,10 @@ MIGRATIONS: dict[int, str] = {}
 LOCK_MIGRATE, LOCK_SUBMIT = 7_301_001, 7_301_002  # advisory lock keys
 
 
-def shown_url(url: str) -> str:
-    """The database URL with its password hidden, for messages and logs."""
-    return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+def _first_line(e: Exception) -> str:
+    """What psycopg says went wrong, its first line (the rest repeats the connection details)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 class PostgresJobTable(JobTable):
@@ -78,22 +79,23 @@ class PostgresJobTable(JobTable):
         self._migrate()
 
     def describe(self) -> str:
-        return f"PostgreSQL {shown_url(self.url)}"
+        return f"PostgreSQL {hide_password(self.url)}"
 
     def _connection(self) -> psycopg.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is not None and not conn.closed and not conn.broken:
             return conn
+        if conn is not None:
+            conn.close()
         try:
             conn = psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, int(self.connect_timeout)),
                                    options="-c search_path=tinymlp", application_name="tinymlp")
         except psycopg.Error as e:
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise Unavailable(f"cannot reach the job database {shown_url(self.url)}: {reason}; "
+            raise Unavailable(f"cannot reach the job database {hide_password(self.url)}: {_first_line(e)}; "
                               "check TINYMLP_DATABASE_URL and that PostgreSQL is up") from None
         self._local.conn = conn
-        with self._guard:
-            self._all_connections.append(conn)
+        with self._guard:  # broken ones are closed already: forget them
+            self._all_connections = [c for c in self._all_connections if not c.closed] + [conn]
         return conn
 
     @contextmanager
@@ -104,8 +106,7 @@ class PostgresJobTable(JobTable):
                 yield cur
         except psycopg.OperationalError as e:
             conn.close()  # the next use opens a new one
-            raise Unavailable(f"the job database {shown_url(self.url)} failed: "
-                              f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+            raise Unavailable(f"the job database {hide_password(self.url)} failed: {_first_line(e)}") from None
 
     def _migrate(self) -> None:
         with self._tx() as cur:
