@@ -39,8 +39,8 @@ from trainer.store import (
     NotFound,
     Stamp,
     StoreError,
-    _some,
     serve_rule,
+    some_versions,
 )
 
 log = logging.getLogger("tinymlp.registry")
@@ -128,11 +128,13 @@ class Registry:
         model = entry.loaded.get(version)
         if model is not None:
             return model
-        # A version this process has not scanned yet (published since its last scan) is
-        # read on demand too, so one published a moment ago answers on every worker.
-        if version not in entry.versions and self.store.stamp(name, version) is None:
-            raise VersionNotFound(f"Model {name!r} has no version {version}; versions: {_some(list(entry.versions))}.")
-        model, why = self._on_demand(name, version)
+        # Read on demand, checked against the file as it is now: a version this process has
+        # not scanned yet (published since its last scan) answers at once on every worker.
+        stamp = self.store.stamp(name, version)
+        if stamp is None:
+            raise VersionNotFound(f"Model {name!r} has no version {version}; "
+                                  f"versions: {some_versions(list(entry.versions))}.")
+        model, why = self._on_demand(name, version, stamp)
         if model is None:
             raise VersionNotFound(f"Model {name!r} has no servable version {version} (it failed its checks: {why}).")
         return model
@@ -146,9 +148,9 @@ class Registry:
                 found.setdefault(v, why)
         return dict(sorted(found.items()))
 
-    def _on_demand(self, name: str, version: int) -> tuple[Model | None, str | None]:
-        """A version outside the policy, read when asked for and kept in a small LRU."""
-        stamp = self.store.stamp(name, version)
+    def _on_demand(self, name: str, version: int, stamp: Stamp) -> tuple[Model | None, str | None]:
+        """A version outside the policy (its file's ``stamp`` now), read when asked for and kept
+        in a small LRU."""
         key = (name, version)
         with self._lru_lock:
             hit = self._lru.get(key)
@@ -223,9 +225,9 @@ class Registry:
         """Whether anything that matters changed since ``entry`` was scanned: a file added,
         removed or renamed changes the folder; a rewrite in place changes the file."""
         folder = self.store.folder(entry.name)
-        if _stat(folder) != entry.stamps.get(".") or _stat(folder / LABELS_FILE) != entry.stamps.get("labels"):
+        if Stamp.at(folder) != entry.stamps.get(".") or Stamp.at(folder / LABELS_FILE) != entry.stamps.get("labels"):
             return False
-        return all(_stat(folder / f"{v}.json") == entry.stamps.get(str(v)) for v in entry.loaded)
+        return all(Stamp.at(folder / f"{v}.json") == entry.stamps.get(str(v)) for v in entry.loaded)
 
     def _scan(self, name: str, prev: ModelEntry | None) -> ModelEntry:
         listing: Listing = self.store.listing(name)
@@ -307,13 +309,6 @@ class Registry:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-
-
-def _stat(path) -> Stamp | None:
-    try:
-        return Stamp.of(os.stat(path))
-    except OSError:
-        return None
 
 
 __all__ = ["FileRefused", "Model", "ModelEntry", "Registry", "Snapshot"]

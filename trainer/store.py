@@ -28,13 +28,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 import mlp
+from trainer import settings
 from trainer.records import ModelVersion, VersionInfo
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LABEL_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 VERSION_RE = re.compile(r"^([1-9][0-9]{0,8})\.json$")
 LABELS_FILE = "labels.json"
-DEFAULT_MAX_MODEL_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_MODEL_BYTES = settings.default("TINYMLP_MAX_MODEL_BYTES")
 
 
 class StoreError(Exception):
@@ -68,6 +69,14 @@ class Stamp(NamedTuple):
     @classmethod
     def of(cls, st: os.stat_result) -> Stamp:
         return cls(st.st_ino, st.st_size, st.st_mtime_ns)
+
+    @classmethod
+    def at(cls, path) -> Stamp | None:
+        """The stamp of the file at ``path`` now; None if there is none."""
+        try:
+            return cls.of(os.stat(path))
+        except OSError:
+            return None
 
 
 @dataclass(frozen=True)
@@ -199,10 +208,7 @@ class ModelStore:
         return Listing(name, folder_stamp, versions, labels, labels_error, labels_stamp)
 
     def stamp(self, name: str, version: int) -> Stamp | None:
-        try:
-            return Stamp.of(os.stat(self.path(name, version)))
-        except OSError:
-            return None
+        return Stamp.at(self.path(name, version))
 
     def labels(self, name: str) -> dict[str, int]:
         """labels.json as {label: version}; an unreadable file is an error, a missing one {}."""
@@ -241,7 +247,7 @@ class ModelStore:
             if not self.versions(name):
                 raise NotFound(f"no model named {name!r}; models: {', '.join(self.names()) or 'none'}") from None
             raise NotFound(f"model {name!r} has no version {version}; versions: "
-                           f"{_some(self.versions(name))}") from None
+                           f"{some_versions(self.versions(name))}") from None
         return self._read(name, version, path, st)
 
     def _read(self, name: str, version: int, path: Path, st: os.stat_result) -> ModelVersion:
@@ -315,7 +321,7 @@ class ModelStore:
     def set_label(self, name: str, label: str, version: int) -> None:
         check_label(label)
         if version not in self.versions(name):
-            raise NotFound(f"model {name!r} has no version {version}; versions: {_some(self.versions(name))}")
+            raise NotFound(f"model {name!r} has no version {version}; versions: {some_versions(self.versions(name))}")
         labels = self.labels(name)
         labels[label] = version
         self._write_labels(name, labels)
@@ -400,7 +406,7 @@ class ModelStore:
         return PruneReport(removed, dict(sorted(kept.items())))
 
 
-def _some(versions: list[int], limit: int = 20) -> str:
+def some_versions(versions: list[int], limit: int = 20) -> str:
     """A version list for a message, capped: a store can hold thousands."""
     if len(versions) <= limit:
         return str(versions)
