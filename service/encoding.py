@@ -60,15 +60,24 @@ def native_json(prediction: Prediction) -> bytes:
     return b'{"model":%s,"version":%d,"predictions":[%s]}' % (orjson.dumps(model.name), model.version, entries)
 
 
+def output_specs(model) -> list[dict]:
+    """The V2 output tensors a model answers with (``v2_outputs`` writes them): name,
+    datatype and shape, -1 standing for the batch."""
+    output = model.info.output
+    if output.is_classifier:
+        return [{"name": "probabilities", "datatype": "FP32", "shape": [-1, output.n_outputs]},
+                {"name": "label", "datatype": "BYTES", "shape": [-1]}]
+    return [{"name": "value", "datatype": "FP32", "shape": [-1, output.n_outputs]}]
+
+
 def output_names(model) -> list[str]:
-    return ["probabilities", "label"] if model.info.output.is_classifier else ["value"]
+    return [o["name"] for o in output_specs(model)]
 
 
 def v2_outputs(prediction: Prediction, wanted: list[str] | None = None) -> list[dict]:
     """The V2 output tensors: ``probabilities`` (FP32 [N, n_classes]) and ``label`` (BYTES [N])
     of a classifier, ``value`` (FP32 [N, n_outputs]) of a regressor; only ``wanted`` ones if given."""
     n = len(prediction)
-    out = []
     if prediction.proba is not None:
         proba = prediction.proba.astype(np.float32)
         labels = np.asarray(prediction.model.network.labels, dtype=object)[prediction.label_index].tolist()

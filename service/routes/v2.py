@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 
 import service
 from service import dataplane
-from service.encoding import output_names, v2_outputs
+from service.encoding import output_names, output_specs, v2_outputs
 from service.errors import MalformedRequest, NotServable
 from service.gcpause import gc_paused
 from service.jsonio import dumps
@@ -60,16 +60,11 @@ def ready():
 
 
 def _metadata(model) -> dict:
-    spec, output = model.info.input, model.info.output
-    if output.is_classifier:
-        outputs = [{"name": "probabilities", "datatype": "FP32", "shape": [-1, output.n_outputs]},
-                   {"name": "label", "datatype": "BYTES", "shape": [-1]}]
-    else:
-        outputs = [{"name": "value", "datatype": "FP32", "shape": [-1, output.n_outputs]}]
+    spec = model.info.input
     versions = registry().entry(model.name).versions
     return {"name": model.name, "versions": [str(v) for v in versions], "platform": "tinymlp_numpy",
             "inputs": [{"name": "input", "datatype": accepted_datatypes(spec)[0], "shape": [-1, spec.n_features]}],
-            "outputs": outputs}
+            "outputs": output_specs(model)}
 
 
 @blp.route("/models/<name>", methods=["GET"])

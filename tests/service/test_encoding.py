@@ -10,7 +10,8 @@ import pytest
 
 from mlp import InputSpec, Network, NetworkConfig
 from service.dataplane import predict
-from service.encoding import native_json, v2_outputs
+from service.encoding import native_json, output_specs, v2_outputs
+from trainer.records import OutputSpec
 
 
 def _model(name, n_outputs, labels=None, **kw):
@@ -57,3 +58,13 @@ def test_v2_outputs_match_predict_proba_and_honour_the_outputs_asked_for():
                                model.network.predict_proba(X[:4]), rtol=1e-6)
     assert out["label"]["data"] == model.network.predict(X[:4]).tolist()
     assert [o["name"] for o in v2_outputs(prediction, ["label"])] == ["label"]
+
+
+@pytest.mark.parametrize("kind", [{"labels": ("a", "b", "c")}, {"output": "linear", "loss": "mse"}])
+def test_v2_outputs_are_the_tensors_the_metadata_announces(kind):
+    model = _model("m", 3, **kind)
+    model.info = SimpleNamespace(output=OutputSpec.of(model.network))
+    written = v2_outputs(predict(model, X[:4]))
+    announced = output_specs(model)
+    assert [(o["name"], o["datatype"]) for o in written] == [(o["name"], o["datatype"]) for o in announced]
+    assert [o["shape"] for o in written] == [[4 if d == -1 else d for d in o["shape"]] for o in announced]
