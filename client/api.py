@@ -13,6 +13,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from urllib.parse import quote
 
 import requests
 
@@ -97,10 +98,8 @@ class Client:
 
     @staticmethod
     def _sleep(attempt: int, retry_after: str | None) -> None:
-        wait = 0.2 * 2**attempt
-        if retry_after and retry_after.replace(".", "", 1).isdigit():
-            wait = max(wait, min(float(retry_after), 10.0))
-        time.sleep(wait)
+        asked = _seconds(retry_after)
+        time.sleep(max(0.2 * 2**attempt, min(asked, 10.0) if asked is not None else 0))
 
     @staticmethod
     def _answer(resp: requests.Response, url: str, request_id: str) -> dict:
@@ -119,8 +118,7 @@ class Client:
         kwargs = {"status": resp.status_code, "errors": info.get("errors"), "url": url,
                   "request_id": info.get("request_id") or resp.headers.get("X-Request-ID") or request_id}
         if cls is RateLimited:
-            after = resp.headers.get("Retry-After")
-            kwargs["retry_after"] = float(after) if after and after.replace(".", "", 1).isdigit() else None
+            kwargs["retry_after"] = _seconds(resp.headers.get("Retry-After"))
         raise cls(message, **kwargs)
 
     # -- predictions ---------------------------------------------------------------------
@@ -136,8 +134,8 @@ class Client:
         """
         if version is not None and label is not None:
             raise ValueError("give a version or a label, not both")
-        path = f"/predict/{model}" + (f"/versions/{version}" if version is not None else "") + (
-            f"/labels/{label}" if label is not None else "")
+        path = f"/predict/{_segment(model)}" + (f"/versions/{_segment(version)}" if version is not None else "") + (
+            f"/labels/{_segment(label)}" if label is not None else "")
         rows = list(rows)
         if not rows:
             raise ValueError("no rows to predict")
@@ -170,7 +168,7 @@ class Client:
 
     def model(self, name: str) -> ModelInfo:
         """One model.   >>> client.model("red").served_version"""
-        return ModelInfo.from_json(self._call("GET", f"/models/{name}"))
+        return ModelInfo.from_json(self._call("GET", f"/models/{_segment(name)}"))
 
     def ready(self) -> Readiness:
         """Whether the service can serve (truthy), and what each model serves or why it cannot.
@@ -203,11 +201,12 @@ class Client:
                                   ("from_version", from_version)) if v is not None}
         if examples is not None:
             body["examples"] = [_example(e) for e in examples]
-        return Job.from_json(self._call("POST", f"/train/{model}", json=body, auth=True, idempotent=False), self)
+        answer = self._call("POST", f"/train/{_segment(model)}", json=body, auth=True, idempotent=False)
+        return Job.from_json(answer, self)
 
     def job(self, job_id: str) -> Job:
         """A job's state now.   >>> client.job("3f2a9c0d41b7e8a2").status"""
-        return Job.from_json(self._call("GET", f"/train/jobs/{job_id}", auth=True), self)
+        return Job.from_json(self._call("GET", f"/train/jobs/{_segment(job_id)}", auth=True), self)
 
     def jobs(self, *, model: str | None = None, status: str | None = None, limit: int = 100) -> list[Job]:
         """Jobs, newest first.   >>> [j.status for j in client.jobs(model="red")]"""
@@ -216,7 +215,23 @@ class Client:
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a job.   >>> client.cancel("3f2a9c0d41b7e8a2").cancel_requested"""
-        return Job.from_json(self._call("DELETE", f"/train/jobs/{job_id}", auth=True), self)
+        return Job.from_json(self._call("DELETE", f"/train/jobs/{_segment(job_id)}", auth=True), self)
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """A Retry-After header given in seconds (the service's form); None for anything else."""
+    if retry_after and retry_after.replace(".", "", 1).isdigit():
+        return float(retry_after)
+    return None
+
+
+def _segment(text) -> str:
+    """A name or id as one URL path segment: '?' or '#' in it cannot change the URL. A '/'
+    cannot be sent at all (servers decode %2F back into a path separator), so it is refused."""
+    text = str(text)
+    if "/" in text:
+        raise ValueError(f"{text!r} cannot be a model name, label or job id: it holds a '/'")
+    return quote(text, safe="")
 
 
 def _example(e) -> dict:

@@ -23,7 +23,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from client import __version__
-from client.api import Client
+from client.api import DEFAULT_URL, Client
 from client.errors import ClientError
 
 
@@ -178,13 +178,10 @@ def cmd_ready(client: Client, args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import os
-
+    # Without --url and --token the Client takes $TINYMLP_URL and $TINYMLP_TRAIN_TOKEN itself.
     p = argparse.ArgumentParser(prog="tinymlp", description="Ask a tinymlp service for predictions and training.")
-    p.add_argument("--url", default=os.environ.get("TINYMLP_URL") or "http://localhost:8000",
-                   help="the service (default: $TINYMLP_URL, else http://localhost:8000)")
-    p.add_argument("--token", default=os.environ.get("TINYMLP_TRAIN_TOKEN") or None,
-                   help="the training token (default: $TINYMLP_TRAIN_TOKEN)")
+    p.add_argument("--url", help=f"the service (default: $TINYMLP_URL, else {DEFAULT_URL})")
+    p.add_argument("--token", help="the training token (default: $TINYMLP_TRAIN_TOKEN)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     p.add_argument("--version", action="version", version=f"tinymlp client {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

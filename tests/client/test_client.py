@@ -64,6 +64,16 @@ def test_batching_past_the_row_limit_keeps_the_order(client, service):
     assert len(got) == 237 and got.labels == expected
 
 
+def test_a_name_is_one_path_segment(client):
+    assert client.predict("red", [[255, 0, 0]], version=1).version == 1
+    with pytest.raises(ValueError, match="holds a '/'"):  # not red's version 1
+        client.predict("red/versions/1", [[255, 0, 0]])
+    with pytest.raises(NotFound, match="No model named 'red#1'"):
+        client.predict("red#1", [[255, 0, 0]])
+    with pytest.raises(NotFound, match="No job 'x\\?limit=1'"):
+        client.job("x?limit=1")
+
+
 def test_each_error_status_maps_to_its_exception(client, service):
     with pytest.raises(NotFound, match="No model named 'purple'") as e:
         client.predict("purple", [[1, 2, 3]])
