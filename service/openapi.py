@@ -121,14 +121,16 @@ class Document:
     def __init__(self, base: dict, max_rows: int):
         self.base = base
         self.max_rows = max_rows
-        self._for: tuple[int, dict] | None = None
+        # The snapshot itself, not its id(): a snapshot freed after a reload could leave its
+        # id to the next one, which would then be answered with the old document.
+        self._for: tuple[Snapshot, dict] | None = None
 
     def for_snapshot(self, snapshot: Snapshot) -> dict:
         cached = self._for
-        if cached is not None and cached[0] == id(snapshot):
+        if cached is not None and cached[0] is snapshot:
             return cached[1]
         doc = self._build(snapshot)
-        self._for = (id(snapshot), doc)
+        self._for = (snapshot, doc)
         return doc
 
     def _build(self, snapshot: Snapshot) -> dict:

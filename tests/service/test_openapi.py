@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import shutil
 
+from service.openapi import Document
+from service.registry import Snapshot
+
 
 def _doc(client):
     r = client.get("/openapi.json")
@@ -72,3 +75,18 @@ def test_a_405_says_what_is_allowed(client):
     assert r.status_code == 405 and r.headers["Allow"] == "OPTIONS, POST" and "POST" in r.json["message"]
     r = client.post("/train/jobs", json={})
     assert r.status_code == 405 and "GET" in r.headers["Allow"]
+
+
+def test_each_snapshot_gets_its_own_document_though_a_freed_one_left_it_its_id(app):
+    # A reload frees the old snapshot; CPython readily gives the next one its address, so a
+    # document cached by id() would be the old one's. Built here one after another, freed.
+    snapshot = app.extensions["tinymlp.registry"].snapshot
+    document = Document(app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict(), 100)
+    ids = set()
+    for name in ("red", "xor", "iris", "red", "xor", "iris"):
+        only = Snapshot({name: snapshot.models[name]}, True)
+        ids.add(id(only))
+        assert sorted(p for p in document.for_snapshot(only)["paths"] if p.startswith("/predict/")) == [
+            f"/predict/{name}", f"/predict/{name}/labels/{{label}}", f"/predict/{name}/versions/{{version}}"]
+        del only
+    assert len(ids) < 6  # an id was reused (else this test proves nothing here)
