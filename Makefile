@@ -34,8 +34,11 @@ system-packages:
 	  else echo "note: missing$$missing (apt-get install$$missing); the tests that need them will skip"; fi; fi
 
 # pytest's exit 5 (no tests collected) is a failure, said as such.
+# The tests run in a random order (pytest-randomly), so none may lean on another having run;
+# the seed is printed, and `make test TEST_SEED=N` replays an order.
 test: $(STAMP) system-packages
-	$(BIN)/python -m pytest -q; status=$$?; \
+	@seed=$${TEST_SEED:-$$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}; echo "test order: seed $$seed (replay it: make test TEST_SEED=$$seed)"; \
+	$(BIN)/python -m pytest -q -p randomly --randomly-seed=$$seed; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$status
 
 lint: $(STAMP)

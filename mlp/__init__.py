@@ -19,14 +19,14 @@ from mlp.initializers import INITIALIZERS
 from mlp.layers import Dense, Normalizer
 from mlp.legacy import load_legacy
 from mlp.losses import LOSSES
-from mlp.network import Network
+from mlp.network import BATCH_TOLERANCE, Network
 from mlp.optimizers import OPTIMIZERS
 from mlp.serialization import dumps, from_dict, load, loads, save, to_dict
 from mlp.spec import InputSpec
 from mlp.training import History, StopTraining, evaluate_batch, fit
 
 __all__ = [
-    "ACTIVATIONS", "INITIALIZERS", "LOSSES", "OPTIMIZERS",
+    "ACTIVATIONS", "BATCH_TOLERANCE", "INITIALIZERS", "LOSSES", "OPTIMIZERS",
     "ConfigError", "Dense", "History", "InputSpec", "MLPError", "ModelFileError", "Network",
     "NetworkConfig", "Normalizer", "StopTraining", "TrainConfig",
     "dumps", "evaluate_batch", "fit", "from_dict", "get_activation", "load", "load_legacy",

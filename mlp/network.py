@@ -4,6 +4,15 @@
 ``predict_proba`` and ``predict_values`` take raw input (the normaliser is
 part of the model). Inference folds the normaliser into the first layer's
 weights once, so a prediction costs the same as a bare forward pass.
+
+What a row's answer promises: the same row gives the same output whatever batch it comes
+in, to float32 precision, not bit for bit. The matrix products go to the BLAS, which picks
+its kernel by the batch's shape and by the CPU (``OPENBLAS_CORETYPE`` chooses another CPU's),
+and kernels sum in different orders: the last bits of a float32 may differ, and the difference
+grows with the layers' widths. Outputs agree within ``BATCH_TOLERANCE`` times the row's
+largest output (at least 1: probabilities agree within it absolutely), so a label changes
+only where two classes are that close. Bit-for-bit answers would need a summation
+order of our own, several times the cost of a one-row predict.
 """
 
 from __future__ import annotations
@@ -17,6 +26,8 @@ from mlp.initializers import get_initializer
 from mlp.layers import Dense, Normalizer
 from mlp.losses import Loss, check_pair, get_loss
 from mlp.spec import InputSpec
+
+BATCH_TOLERANCE = 1e-5  # see the module's docstring: a row alone and in a batch agree this closely
 
 
 class Network:

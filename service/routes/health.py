@@ -30,9 +30,13 @@ def readyz():
     cannot be served is listed under ``failures`` (and is itself not ready) but does not
     take the service out of rotation."""
     snap = registry().snapshot
+    # Each worker rescans the store this often: a version promoted on the shared store is
+    # served by every worker and replica within it (plus the time to load the file).
+    interval = config().reload_interval
     if snap.ready:
         return jsonify(status="ready", models={n: e.served for n, e in sorted(snap.models.items())
-                                               if e.served is not None}, failures=snap.failures)
+                                               if e.served is not None}, failures=snap.failures,
+                       reload_interval=interval)
     if not snap.loaded:
         why = "models are still loading"
     elif snap.store_error:
@@ -41,7 +45,7 @@ def readyz():
         why = "the model store holds no models; train them with `make train`"
     else:
         why = "no model can be served; see failures"
-    resp = jsonify(code=503, status="not ready", message=why, failures=snap.failures)
+    resp = jsonify(code=503, status="not ready", message=why, failures=snap.failures, reload_interval=interval)
     resp.status_code = 503
     return resp
 

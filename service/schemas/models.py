@@ -120,6 +120,9 @@ class Ready(Answer):
     failures = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
                            metadata={"description": "models that cannot be served, and why (each is itself "
                                                     "not ready; the service stays in rotation)"})
+    reload_interval = fields.Float(required=True, metadata={
+        "description": "seconds between this service's store scans (TINYMLP_RELOAD_INTERVAL): a version promoted "
+                       "on the store is served by every worker and replica within it, plus the time to load it"})
 
 
 class NotReady(Answer):
@@ -127,3 +130,4 @@ class NotReady(Answer):
     status = fields.String(required=True)
     message = fields.String(required=True, metadata={"description": "why, and what to do"})
     failures = fields.Dict(keys=fields.String(), values=fields.String())
+    reload_interval = fields.Float(metadata={"description": "seconds between this service's store scans"})

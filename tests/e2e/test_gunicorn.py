@@ -110,3 +110,11 @@ def test_sigterm_lets_the_request_in_flight_finish(server):
     assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["predictions"][0]["label"] == "red"
     assert server.proc.wait(timeout=30) == 0
+
+
+def test_readiness_says_how_often_each_worker_rescans_the_store(server):
+    # What a client waits for after a promotion (Job.wait(served=True)): every worker serves
+    # the new version after its next scan, and this is how often each one scans.
+    for _ in range(4):  # either worker
+        status, body = call(server.base, "GET", "/readyz")
+        assert status == 200 and body["reload_interval"] == 0.2

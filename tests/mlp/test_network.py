@@ -123,3 +123,29 @@ def test_initialisers_are_seeded_and_shaped(name):
     b = init(np.random.default_rng(3), 4, 5, "float32")
     assert a.shape == (4, 5) and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
+
+
+
+@pytest.mark.parametrize("activation", sorted(a for a in mlp.ACTIVATIONS if a not in ("softmax", "sign", "step")))
+def test_a_rows_answer_does_not_depend_on_its_batch_beyond_float32(activation):
+    # The BLAS picks a kernel by the batch's shape and the CPU (OPENBLAS_CORETYPE), so a row
+    # alone and the same row among others may differ in the last bits: BATCH_TOLERANCE, times
+    # the row's largest output (at least 1), is what the library promises. CI runs this under
+    # several CPUs' kernels. Inputs of unit scale, as the network's own normalisation makes them.
+    rng = np.random.default_rng(7)
+    X = rng.normal(0, 1, size=(257, 5))
+
+    def within_tolerance(parts, whole):
+        scale = np.maximum(1, np.abs(whole).max(axis=1, keepdims=True))
+        assert (np.abs(parts - whole) / scale).max() <= mlp.BATCH_TOLERANCE
+
+    for hidden in ((64, 64), (128, 128, 128)):
+        net = mlp.Network.build(mlp.NetworkConfig(hidden=hidden, activation=activation, output="softmax"), 5, 4,
+                                seed=3, labels=["a", "b", "c", "d"])
+        whole = net.predict_proba(X)
+        for size in (1, 2, 3, 8, 64):
+            within_tolerance(np.vstack([net.predict_proba(X[i:i + size]) for i in range(0, len(X), size)]), whole)
+        reg = mlp.Network.build(mlp.NetworkConfig(hidden=hidden, activation=activation, output="linear", loss="mse"),
+                                5, 3, seed=3)
+        whole = reg.forward(X)
+        within_tolerance(np.vstack([reg.forward(X[i:i + 1]) for i in range(len(X))]), whole)
