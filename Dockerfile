@@ -15,11 +15,12 @@ WORKDIR /src
 RUN python3 -m venv /opt/venv
 COPY pyproject.toml README.md ./
 COPY mlp ./mlp
+COPY core ./core
 COPY trainer ./trainer
 COPY service ./service
 RUN /opt/venv/bin/pip wheel --wheel-dir /wheels '.[plots]' \
  && /opt/venv/bin/pip install --no-index --find-links /wheels 'tinymlp[plots]' \
- && /opt/venv/bin/python -c "import mlp, trainer, service; print('tinymlp installed')"
+ && /opt/venv/bin/python -c "import mlp, core, trainer, service; print('tinymlp installed')"
 
 # --- runtime: the venv and the gunicorn config; no compilers, no sources, not root --------
 FROM ${BASE_IMAGE} AS runtime

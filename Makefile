@@ -43,6 +43,7 @@ test: $(STAMP) system-packages
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 # Train all seven default models from scratch (new versions), then list the store.
 train: $(STAMP)

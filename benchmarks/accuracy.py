@@ -9,8 +9,8 @@ from __future__ import annotations
 import tempfile
 import time
 
+from core.store import ModelStore
 from trainer import pipeline
-from trainer.store import ModelStore
 from trainer.tasks import TASKS
 
 

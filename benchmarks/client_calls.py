@@ -18,9 +18,9 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.fixtures import red_store
 from client import Client
-from tests.processes import Gunicorn, Nginx
+from harness.processes import Gunicorn, Nginx
+from harness.stores import red_store
 
 BODY = {"inputs": [[255, 0, 0]]}
 

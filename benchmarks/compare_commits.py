@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.fixtures import red_store, require
 from benchmarks.serve_wrk import post_script, wrk
-from tests.processes import ROOT, Gunicorn
+from harness.processes import ROOT, Gunicorn
+from harness.stores import red_store, require
 from trainer.tasks import get_task
 
 

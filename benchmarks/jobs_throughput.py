@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.conftest import build_store
-from tests.processes import Postgres, TrainerWorker
-from trainer.jobs import JobParams, JobStatus, open_jobs
+from core.jobs import JobParams, JobStatus, open_jobs
+from harness.processes import Postgres, TrainerWorker
+from harness.stores import build_store
 
 MODELS = ("xor", "quadrant", "checkerboard")
 

@@ -22,9 +22,9 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from benchmarks.fixtures import red_store, require
 from benchmarks.serve_wrk import post_script, wrk
-from tests.processes import Gunicorn, Nginx
+from harness.processes import Gunicorn, Nginx
+from harness.stores import red_store, require
 
 
 def hammer(base: str, stop: threading.Event, seen: Counter, seed: int) -> None:

@@ -29,7 +29,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from unittest import mock
 
-from benchmarks.fixtures import red_store
+from harness.stores import red_store
 
 BODY = b'{"inputs": [[255, 0, 0]]}'
 

@@ -22,10 +22,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from benchmarks.fixtures import red_store, require
 from benchmarks.serve_wrk import post_script, wrk
+from harness.processes import Gunicorn, Nginx
+from harness.stores import red_store, require
 from tests.e2e.test_proxy import SlowClients
-from tests.processes import Gunicorn, Nginx
 
 BODY = json.dumps({"inputs": [[255, 0, 0]]}).encode()
 

@@ -17,9 +17,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.fixtures import red_store, require
 from benchmarks.serve_wrk import post_script, wrk
-from tests.processes import Gunicorn, TrainerWorker
+from harness.processes import Gunicorn, TrainerWorker
+from harness.stores import red_store, require
 
 TOKEN = "bench-token"
 

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.fixtures import red_store, require
-from tests.processes import Gunicorn
+from harness.processes import Gunicorn
+from harness.stores import red_store, require
 from trainer import pipeline
 from trainer.tasks import get_task
 

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.fixtures import red_store
-from tests.processes import Gunicorn
+from harness.processes import Gunicorn
+from harness.stores import red_store
 
 
 def fill(root: Path, source: dict, n: int) -> None:

@@ -16,7 +16,7 @@ import tempfile
 
 from gunicorn import util
 
-from trainer import settings
+from core import settings
 
 try:
     # A job database URL that cannot work does not stop serving: /train answers 503 saying why.

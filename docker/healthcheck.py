@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.request
 
-from trainer import settings
+from core import settings
 
 
 def api() -> int:

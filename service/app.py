@@ -6,6 +6,7 @@ from flask import Flask, jsonify, request, send_from_directory
 from flask_smorest import Api
 from werkzeug.routing import BaseConverter
 
+from core.store import ModelStore
 from service import metrics, requestlog
 from service.config import Config
 from service.errors import UnsupportedMediaType
@@ -14,7 +15,6 @@ from service.openapi import Document
 from service.registry import Registry
 from service.routes import errors, health, models, predict, train, ui, v2
 from service.schemas.common import ErrorBody, Timestamp
-from trainer.store import ModelStore
 
 DOCS_ASSETS = "/docs/assets/"
 

@@ -1,4 +1,4 @@
-"""The service's configuration: its TINYMLP_* settings (read through ``trainer.settings``),
+"""The service's configuration: its TINYMLP_* settings (read through ``core.settings``),
 checked at start. A value that cannot work stops the service with a message naming the
 variable. Tests build a ``Config`` directly, pointing at a temporary folder; its defaults
 are the settings table's."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from trainer import settings
-from trainer.settings import default
+from core import settings
+from core.settings import default
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ class JobTableCollector:
         self.table = table
 
     def collect(self):
-        from trainer.jobs import JobError
+        from core.jobs import JobError
 
         up = GaugeMetricFamily("tinymlp_job_table_up", "1 while the job table answers")
         try:

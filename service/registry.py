@@ -10,7 +10,7 @@ served version, every labelled version and the newest ``keep_loaded``. Any other
 still answers when asked for by number: it is read on demand into a small LRU. So the
 cost of a model does not grow with every training job.
 
-The served version is the store's rule (``trainer.store.serve_rule``) applied to what
+The served version is the store's rule (``core.store.serve_rule``) applied to what
 loads here. One exception, so that a bad label change does not take a model down: when
 ``default`` names a missing or broken version, the error is reported (``label_error``, a
 log line, a metric) and the version served before keeps serving; a process that served
@@ -28,9 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import mlp
-from service.errors import LabelNotFound, ModelNotFound, NotServable, VersionNotFound, shown
-from trainer.records import ModelVersion
-from trainer.store import (
+from core.records import ModelVersion
+from core.store import (
     LABELS_FILE,
     FileRefused,
     Listing,
@@ -42,6 +41,7 @@ from trainer.store import (
     serve_rule,
     some_versions,
 )
+from service.errors import LabelNotFound, ModelNotFound, NotServable, VersionNotFound, shown
 
 log = logging.getLogger("tinymlp.registry")
 

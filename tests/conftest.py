@@ -7,12 +7,10 @@ import os
 import uuid
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from trainer import pipeline
-from trainer.store import ModelStore
-from trainer.tasks import TASKS
+from core.store import ModelStore
+from harness.stores import build_store
 
 SEED_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "seed"
 
@@ -27,19 +25,6 @@ def seed_dir() -> Path:
     if not SEED_DIR.is_dir():
         pytest.skip(f"the original project's seed files are not at {SEED_DIR} (../shared/seed)")
     return SEED_DIR
-
-
-def build_store(root) -> ModelStore:
-    """Every task, trained briefly: the service tests need models, not good ones."""
-    store = ModelStore(root)
-    for task in TASKS.values():
-        cfg = task.train.replace(epochs=1)
-        data = None
-        if task.name != "iris":
-            data = task.sample(np.random.default_rng(0), 2000)
-        net_cfg = task.network
-        pipeline.train_task(task, store, config=cfg, network_config=net_cfg, data=data)
-    return store
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +55,7 @@ class _Tables:
 def postgres():
     """A real PostgreSQL (Debian's package) for the session; skipped, saying so, where it is
     not installed, unless TINYMLP_REQUIRE_POSTGRES is set (CI), which makes that a failure."""
-    from tests.processes import Postgres, postgres_bin
+    from harness.processes import Postgres, postgres_bin
 
     if not postgres_bin("initdb"):
         if os.environ.get("TINYMLP_REQUIRE_POSTGRES"):
@@ -90,11 +75,11 @@ def database_url(postgres, request):
 def job_table(request, tmp_path):
     """The job table on each backend, empty: ``job_table(max_queued=5)`` opens it."""
     if request.param == "sqlite":
-        from trainer.jobs import SQLiteJobTable
+        from core.jobs import SQLiteJobTable
 
         tables = _Tables(functools.partial(SQLiteJobTable, tmp_path / "state"))
     else:
-        from trainer.jobs.postgres import PostgresJobTable
+        from core.jobs.postgres import PostgresJobTable
 
         tables = _Tables(functools.partial(PostgresJobTable, request.getfixturevalue("database_url")))
     yield tables

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 import mlp
-from trainer import pipeline, settings
-from trainer.jobs import JobError
-from trainer.store import ModelStore, StoreError
+from core import settings
+from core.jobs import JobError
+from core.store import ModelStore, StoreError
+from trainer import pipeline
 from trainer.tasks import TASKS, UnknownTask, get_task
 
 

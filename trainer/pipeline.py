@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 import numpy as np
 
 import mlp
+from core.records import EpochRecord, ModelVersion, TrainingRecord
+from core.store import ModelStore
 from trainer.evaluation import evaluate
-from trainer.records import EpochRecord, ModelVersion, TrainingRecord
-from trainer.store import ModelStore
 from trainer.tasks import Task, get_task
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation data never shares a seed with training data

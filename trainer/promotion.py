@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 import mlp
+from core.jobs.records import Policy, Promotion, Score
 from mlp.training import evaluate_batch
 from trainer.evaluation import classification_report, regression_report
-from trainer.jobs.records import Policy, Promotion, Score
 from trainer.pipeline import EVAL_SEED_OFFSET
 from trainer.tasks import Task
 

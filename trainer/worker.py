@@ -33,12 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
-import mlp
-from trainer import pipeline, settings
-from trainer.jobs import Job, JobStatus, JobTable, Progress, Promotion, open_jobs
+from core import settings
+from core.jobs import Job, JobStatus, JobTable, Progress, Promotion, open_jobs
+from core.jobs.reaping import reap
+from core.settings import default
+from core.store import ModelStore, StoreError
+from trainer import pipeline
 from trainer.promotion import promote
-from trainer.settings import default
-from trainer.store import ModelStore, StoreError
 from trainer.tasks import get_task
 
 log = logging.getLogger("tinymlp.worker")
@@ -95,24 +96,6 @@ def examples_of(job: Job, is_classifier: bool) -> tuple | None:
     X = np.array([e.input for e in rows], dtype=float)
     y = [e.label for e in rows] if is_classifier else [e.value for e in rows]
     return X, y
-
-
-def reap(jobs: JobTable, store: ModelStore, stale_after: float) -> list[Job]:
-    """Fail the jobs whose worker died; one that died while publishing gets the version it
-    published named, found by the job id its file carries."""
-    reaped = jobs.reap(stale_after)
-    for job in reaped:
-        log.warning("job %s: failed, its worker stopped sending heartbeats", job.id)
-        if job.publishing_at is not None and job.published_version is None:
-            for v in reversed(store.versions(job.model)[-20:]):
-                try:
-                    training = store.open(job.model, v).info.training
-                except (mlp.ModelFileError, StoreError, OSError):
-                    continue
-                if training is not None and training.job == job.id:
-                    jobs.record_published(job.id, v)
-                    break
-    return reaped
 
 
 class Worker:

@@ -16,14 +16,14 @@ from flask import current_app, jsonify, request
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
+from core import jobs as joblib
+from core.jobs import Example, JobParams
+from core.jobs.reaping import reap
 from service import dataplane
 from service.errors import Busy, Conflict, InvalidInput, JobNotFound, TrainingOff, Unauthorized, Unavailable, shown
 from service.routes.common import config, documented, invalid, load_body, lookup, registry
 from service.schemas.common import ErrorBody
 from service.schemas.train import Job, JobList, JobQuery, TrainRequest
-from trainer import jobs as joblib
-from trainer.jobs import Example, JobParams
-from trainer.worker import reap
 
 blp = Blueprint("train", __name__, url_prefix="/train",
                 description="Continue training a model as a background job (bearer token)")

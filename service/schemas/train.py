@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, validate
 
+from core.jobs import JobStatus, Policy
 from service.schemas.common import Answer, Real, Text, Timestamp, Whole
-from trainer.jobs import JobStatus, Policy
 
 MAX_EPOCHS = 500
 MAX_SAMPLES = 200_000

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import Gunicorn, TrainerWorker
+from core.store import ModelStore
+from harness.processes import Gunicorn, TrainerWorker
 from trainer import pipeline
-from trainer.store import ModelStore
 from trainer.tasks import TASKS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -188,8 +188,8 @@ def test_the_docs_page_renders_each_model_offline(site, page):
 @pytest.fixture(scope="module")
 def proxied(site):
     """The site through the proxy (docker/nginx), whose pages carry a strict CSP."""
+    from harness.processes import Nginx
     from tests.e2e.test_proxy import NGINX
-    from tests.processes import Nginx
 
     if not NGINX:
         pytest.skip("Debian's nginx is not installed: apt-get install nginx")

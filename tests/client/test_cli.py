@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from harness.processes import ROOT, free_port
 from tests.client.test_client import TOKEN, service  # noqa: F401 - the module's service fixture
-from tests.processes import ROOT, free_port
 
 
 @pytest.fixture

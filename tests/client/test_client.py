@@ -11,8 +11,8 @@ import time
 import pytest
 
 from client import Client, Conflict, InvalidInput, NotFound, RateLimited, Unauthorized, Unavailable
+from harness.processes import ROOT, Gunicorn, TrainerWorker, free_port
 from tests.e2e.conftest import call
-from tests.processes import ROOT, Gunicorn, TrainerWorker, free_port
 
 TOKEN = "client-token"
 MAX_ROWS = 50

@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from trainer import settings
+from core import settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 K8S = "1.32.0"

@@ -28,4 +28,4 @@ def test_the_wheel_carries_the_web_pages_and_the_data(tmp_path):
     static = {p.name for p in (ROOT / "service" / "static").iterdir()}
     assert {f"service/static/{name}" for name in static} <= names, static
     assert "trainer/tasks/data/iris.csv" in names
-    assert {"mlp/__init__.py", "trainer/settings.py", "service/wsgi.py"} <= names
+    assert {"mlp/__init__.py", "core/settings.py", "core/jobs/table.py", "service/wsgi.py"} <= names

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests.processes import Gunicorn
+from harness.processes import Gunicorn
 
 
 def call(base, method, path, body=None, headers=None, timeout=10):

@@ -10,10 +10,10 @@ import time
 import numpy as np
 import pytest
 
+from core.store import ModelStore
 from tests.e2e.conftest import call
 from tests.service.test_predict import BAD, GOOD
 from trainer import pipeline
-from trainer.store import ModelStore
 from trainer.tasks import TASKS
 
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.processes import ROOT, Gunicorn
+from harness.processes import ROOT, Gunicorn
 
 OK = b'{"inputs": [[255, 0, 0]]}'
 

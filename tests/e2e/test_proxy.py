@@ -19,8 +19,8 @@ import urllib.request
 
 import pytest
 
+from harness.processes import Gunicorn, Nginx
 from tests.e2e.conftest import call
-from tests.processes import Gunicorn, Nginx
 
 NGINX = shutil.which("nginx") or (os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx")
 if not NGINX and os.environ.get("TINYMLP_REQUIRE_NGINX"):

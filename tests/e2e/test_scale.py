@@ -11,9 +11,9 @@ import urllib.request
 
 import pytest
 
+from core.store import ModelStore
+from harness.processes import Gunicorn, TrainerWorker
 from tests.e2e.conftest import call
-from tests.processes import Gunicorn, TrainerWorker
-from trainer.store import ModelStore
 
 TOKEN = "scale-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 
-from tests.processes import Gunicorn
+from harness.processes import Gunicorn
 
 TOKEN = "schemathesis-token"
 

@@ -9,8 +9,8 @@ import subprocess
 import time
 import urllib.request
 
+from core.store import ModelStore
 from tests.e2e.conftest import call
-from trainer.store import ModelStore
 
 RED = {"inputs": [[255, 0, 0]]}
 

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
+from core.store import ModelStore
+from harness.processes import Gunicorn, TrainerWorker
 from tests.e2e.conftest import call
-from tests.processes import Gunicorn, TrainerWorker
 from trainer import pipeline
-from trainer.store import ModelStore
 from trainer.tasks import TASKS
 
 TOKEN = "e2e-secret"

@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
+from core.store import ModelStore
 from service import create_app
 from service.config import Config
-from trainer.store import ModelStore
 
 
 @pytest.fixture

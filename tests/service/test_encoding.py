@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from core.records import OutputSpec
 from mlp import InputSpec, Network, NetworkConfig
 from service.dataplane import predict
 from service.encoding import native_json, output_specs, v2_outputs
-from trainer.records import OutputSpec
 
 
 def _model(name, n_outputs, labels=None, **kw):

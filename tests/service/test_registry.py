@@ -9,9 +9,9 @@ import shutil
 
 import pytest
 
+from core.store import ModelStore
 from service.errors import LabelNotFound, ModelNotFound, NotServable, VersionNotFound
 from service.registry import Registry
-from trainer.store import ModelStore
 
 
 @pytest.fixture

@@ -129,7 +129,7 @@ def test_examples_are_taken_as_predict_takes_rows(trainable):
 
 
 def test_a_finished_job_cannot_be_cancelled(trainable, app):
-    from trainer.jobs import JobStatus
+    from core.jobs import JobStatus
 
     job = trainable.post("/train/xor", json={"epochs": 1}, headers=AUTH).json
     table = app.extensions["tinymlp.jobs"]

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
+from core.store import ModelStore
 from trainer.cli import main
-from trainer.store import ModelStore
 
 
 @pytest.fixture

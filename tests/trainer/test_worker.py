@@ -9,9 +9,9 @@ import shutil
 
 import pytest
 
+from core.jobs import JobParams, JobStatus, Policy
+from core.store import ModelStore
 from trainer import pipeline
-from trainer.jobs import JobParams, JobStatus, Policy
-from trainer.store import ModelStore
 from trainer.tasks import TASKS
 from trainer.worker import Worker, WorkerConfig
 
@@ -61,7 +61,7 @@ def test_examples_that_contradict_the_task_are_not_promoted(worker):
     red = TASKS["red"]
     pipeline.train_task(red, store, config=red.train.replace(epochs=15), data=None)  # a good red: version 2
     store.set_label("red", "default", 2)
-    from trainer.jobs import Example
+    from core.jobs import Example
 
     lies = tuple(Example(row, "red") for row in [(0, 0, 255), (10, 20, 240), (0, 40, 200)] * 10)
     job = _run(worker, "red", epochs=3, samples=5000, examples=lies, promote=Policy.IF_BETTER)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core import settings
 from mlp import NetworkConfig, TrainConfig
-from trainer import settings
 from trainer.tasks.base import Target, Task
 
 _SHIPPED_DATA = Path(__file__).resolve().parent / "data"  # inside the package: wheels and images carry it

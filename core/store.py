@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import mlp
-from trainer import settings
-from trainer.records import ModelVersion, VersionInfo
+from core import settings
+from core.records import ModelVersion, VersionInfo
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LABEL_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")

@@ -1,4 +1,4 @@
-"""Every TINYMLP_* variable is read through trainer.settings, with one default each, checked,
+"""Every TINYMLP_* variable is read through core.settings, with one default each, checked,
 and documented in the README's configuration table."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from trainer import settings
-from trainer.settings import SettingError, read
+from core import settings
+from core.settings import SettingError, read
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,7 +1,7 @@
 """The job table in PostgreSQL (``TINYMLP_DATABASE_URL``): for API replicas and job workers
 on several hosts.
 
-The same semantics as SQLite's table (``trainer.jobs.table``), with PostgreSQL deciding
+The same semantics as SQLite's table (``core.jobs.table``), with PostgreSQL deciding
 every race: a claim takes its row ``FOR UPDATE SKIP LOCKED`` (two workers never take one
 job) and a unique index over running jobs per model refuses a second running job of a
 model; a cancel locks the job's row, so it and the worker's step into publishing never
@@ -22,9 +22,9 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import errors as pg_errors
 
-from trainer.jobs.records import Job
-from trainer.jobs.table import SCHEMA_VERSION, JobTable, Unavailable
-from trainer.settings import hide_password
+from core.jobs.records import Job
+from core.jobs.table import SCHEMA_VERSION, JobTable, Unavailable
+from core.settings import hide_password
 
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS tinymlp;

@@ -3,15 +3,15 @@ TINYMLP_DATABASE_URL is set). ``open_jobs`` picks the table from the settings.""
 
 from __future__ import annotations
 
-from trainer.jobs.records import Example, Job, JobParams, JobStatus, Policy, Progress, Promotion, Score
-from trainer.jobs.sqlite import SQLiteJobTable
-from trainer.jobs.table import JobError, JobNotFound, JobTable, QueueFull, QueueStats, TooLateToCancel, Unavailable
+from core.jobs.records import Example, Job, JobParams, JobStatus, Policy, Progress, Promotion, Score
+from core.jobs.sqlite import SQLiteJobTable
+from core.jobs.table import JobError, JobNotFound, JobTable, QueueFull, QueueStats, TooLateToCancel, Unavailable
 
 
 def open_jobs(state_dir, database_url: str | None = None, *, max_queued: int = 32) -> JobTable:
     """The job table: PostgreSQL at ``database_url`` if given, else SQLite under ``state_dir``."""
     if database_url:
-        from trainer.jobs.postgres import PostgresJobTable
+        from core.jobs.postgres import PostgresJobTable
 
         return PostgresJobTable(database_url, max_queued=max_queued)
     return SQLiteJobTable(state_dir, max_queued=max_queued)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from trainer.jobs.table import SCHEMA_VERSION, JobTable, Unavailable
+from core.jobs.table import SCHEMA_VERSION, JobTable, Unavailable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

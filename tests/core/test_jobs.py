@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from trainer.jobs import (
+from core.jobs import (
     JobNotFound,
     JobParams,
     JobStatus,
@@ -50,7 +50,7 @@ def test_submit_claim_beat_finish(jobs):
 
 
 def test_params_and_examples_round_trip(jobs):
-    from trainer.jobs import Example
+    from core.jobs import Example
 
     params = JobParams(epochs=3, learning_rate=0.01, seed=7, promote=Policy.NEVER,
                        examples=(Example((250.0, 10.0, 10.0), "red"),))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import mlp
-from trainer.store import ModelStore, NotFound, StoreError
+from core.store import ModelStore, NotFound, StoreError
 
 
 def small_net(seed=0):

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from trainer.jobs.records import Job, JobParams, JobStatus, Progress, Promotion
+from core.jobs.records import Job, JobParams, JobStatus, Progress, Promotion
 
 SCHEMA_VERSION = 2
 

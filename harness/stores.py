@@ -1,0 +1,42 @@
+"""Model stores for tests and benchmarks: every task trained briefly (the service needs
+models, not good ones), or red trained as `make train` trains it; and a check that the
+Debian programs a benchmark drives are installed."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from core.store import ModelStore
+from trainer import pipeline
+from trainer.tasks import TASKS, get_task
+
+
+def build_store(root) -> ModelStore:
+    """Every task, trained briefly: the service tests need models, not good ones."""
+    store = ModelStore(root)
+    for task in TASKS.values():
+        cfg = task.train.replace(epochs=1)
+        data = None
+        if task.name != "iris":
+            data = task.sample(np.random.default_rng(0), 2000)
+        net_cfg = task.network
+        pipeline.train_task(task, store, config=cfg, network_config=net_cfg, data=data)
+    return store
+
+
+def red_store(folder) -> ModelStore:
+    """A model store in ``folder`` with red version 1, trained as `make train` trains it."""
+    store = ModelStore(Path(folder))
+    pipeline.train_task(get_task("red"), store)
+    return store
+
+
+def require(*programs: str) -> None:
+    """Exit saying how to install them if any of Debian's ``programs`` (wrk, nginx) is missing."""
+    missing = [p for p in programs if not (shutil.which(p) or Path("/usr/sbin", p).exists())]
+    if missing:
+        sys.exit(f"needs {' and '.join(missing)}: apt-get install {' '.join(missing)}")
