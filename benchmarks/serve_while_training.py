@@ -21,7 +21,7 @@ from benchmarks.serve_wrk import post_script, wrk
 from harness.processes import Gunicorn, TrainerWorker
 from harness.stores import red_store, require
 
-TOKEN = "bench-token"
+TOKEN = "bench-token-0123456789abcdef"
 
 
 def api(base, method, path, body=None):

@@ -1,24 +1,33 @@
-"""Every ``TINYMLP_*`` environment variable: its one default, how it is checked, who reads it.
+"""Every ``TINYMLP_*`` environment variable, declared once: its name, type, default, which
+processes read it, its one-line doc, and how a value is checked.
 
-The service, the job worker, the trainer CLI and gunicorn's config all read their settings
-through ``read(name)``, so a variable means the same everywhere (an empty value is the
-default everywhere, for instance). A value that cannot work is refused with a
-``SettingError`` naming the variable, what it got and what it takes; ``check(env)``
-checks them all at once, which gunicorn's master does before any worker boots.
+Each process's typed configuration is built from this declaration, not written again:
+``config_class("service")`` is a frozen dataclass with one field per variable the service
+reads (``TINYMLP_MODELS_DIR`` -> ``models_dir``), its default from here, and ``from_env``
+reading and checking them all (MLServer declares its ``Settings`` the same way). The
+service's ``Config``, the job worker's ``WorkerConfig``, the trainer CLI's and gunicorn's
+settings are such classes. The client, which imports nothing of the server's packages,
+keeps its two defaults itself and a test holds them to these.
 
-The README's configuration table is this table; a test keeps the two in step.
+A value that cannot work is refused with a ``SettingError`` naming the variable, what it got
+and what it takes, and an empty value is the default, everywhere alike. gunicorn's master
+checks every variable the service reads before a worker boots. The README's configuration
+table is ``markdown_table()``; a test keeps the two identical
+(``python -m core.settings`` prints it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
+PROCESSES = ("service", "worker", "trainer", "gunicorn", "client", "compose")
 
 class SettingError(ValueError):
     """A TINYMLP_* variable whose value cannot work; the message names it and what it takes."""
@@ -27,10 +36,17 @@ class SettingError(ValueError):
 @dataclass(frozen=True)
 class Variable:
     name: str
+    kind: type  # the value's type in a typed config (None is allowed where the default is None)
     default: object  # the value when unset or empty
     parse: Callable[[str, str], object]  # (name, raw text) -> value, or SettingError
     help: str
-    read_by: str
+    read_by: tuple[str, ...]  # processes, from PROCESSES
+    soft: bool = False  # a bad value does not stop the process: its config records why (``unusable``)
+
+    @property
+    def field(self) -> str:
+        """The attribute of a typed config that holds it: TINYMLP_MODELS_DIR -> models_dir."""
+        return self.name.removeprefix("TINYMLP_").lower()
 
 
 def _path(name: str, raw: str) -> str:
@@ -61,13 +77,32 @@ def _choice(*choices: str, upper: bool = False):
     return parse
 
 
+MIN_TOKEN_LENGTH = 16
+# Values published in examples and manifests, which anyone can read: never a secret.
+PLACEHOLDERS = ("replace-with", "changeme", "change-me", "change_me", "your-token", "your_token", "placeholder",
+                "example", "xxxxxxxx")
+_TOKEN = re.compile(r"[!-~]+")  # printable ASCII, no spaces
+
+
 def _token(name: str, raw: str) -> str:
+    make_one = "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
     if not raw.strip():
-        raise SettingError(f"{name} is blank; set it to a long random secret, or leave it empty to turn "
-                           "training over HTTP off")
+        raise SettingError(f"{name} is blank; set it to a long random secret ({make_one}), or leave it empty "
+                           "to turn that endpoint off")
     if raw != raw.strip():
         raise SettingError(f"{name} has spaces or newlines around it; clients send the token without them, "
                            "so no request could match: remove them")
+    if not _TOKEN.fullmatch(raw):
+        # HTTP headers carry bytes: curl sends UTF-8, Python's http.client latin-1, so a token
+        # beyond ASCII would match for one client and not another.
+        raise SettingError(f"{name} must be printable ASCII without spaces (a header's bytes are read "
+                           f"differently by different clients); make one with {make_one}")
+    if any(p in raw.lower() for p in PLACEHOLDERS):
+        raise SettingError(f"{name} is a placeholder from an example, which anyone can read; set a secret of "
+                           f"your own: {make_one}")
+    if len(raw) < MIN_TOKEN_LENGTH:
+        raise SettingError(f"{name} is {len(raw)} characters; a token must be at least {MIN_TOKEN_LENGTH} "
+                           f"(make one with {make_one})")
     return raw
 
 
@@ -99,58 +134,65 @@ def _url(name: str, raw: str) -> str:
     return raw.strip().rstrip("/")
 
 
+_SERVICE, _WORKER, _TRAINER, _GUNICORN, _CLIENT, _COMPOSE = PROCESSES
+
 _VARIABLES = [
-    Variable("TINYMLP_MODELS_DIR", "models", _path, "the model store", "trainer, worker, service"),
-    Variable("TINYMLP_DATA_DIR", "data", _path, "generated datasets (and an iris.csv that replaces the shipped one)",
-             "trainer"),
-    Variable("TINYMLP_STATE_DIR", "state", _path, "the SQLite job table jobs.sqlite3", "worker, service"),
-    Variable("TINYMLP_DATABASE_URL", None, _database_url,
+    Variable("TINYMLP_MODELS_DIR", str, "models", _path, "the model store", (_TRAINER, _WORKER, _SERVICE)),
+    Variable("TINYMLP_DATA_DIR", str, "data", _path,
+             "generated datasets (and an iris.csv that replaces the shipped one)", (_TRAINER,)),
+    Variable("TINYMLP_STATE_DIR", str, "state", _path, "the SQLite job table jobs.sqlite3", (_WORKER, _SERVICE)),
+    Variable("TINYMLP_DATABASE_URL", str, None, _database_url,
              "postgresql://user:password@host:5432/dbname: the job table in PostgreSQL instead of SQLite",
-             "worker, service"),
-    Variable("TINYMLP_TRAIN_TOKEN", None, _token,
-             "the bearer token of /train; unset or empty: /train answers 403 saying how to turn it on",
-             "service, client"),
-    Variable("TINYMLP_BIND", "127.0.0.1:8000", _bind, "where gunicorn listens (0.0.0.0:8000 in the image)",
-             "gunicorn config"),
-    Variable("TINYMLP_WORKERS", 2, _number(1, 64, int), "gunicorn worker processes", "gunicorn config"),
-    Variable("TINYMLP_WORKER_TIMEOUT", 30, _number(1, 3600, int),
-             "seconds a gunicorn worker may spend on one request before it is restarted", "gunicorn config"),
-    Variable("TINYMLP_GRACEFUL_TIMEOUT", 20, _number(0, 3600, int),
-             "seconds in-flight requests get to finish after SIGTERM", "gunicorn config"),
-    Variable("TINYMLP_LOG_FORMAT", "text", _choice("text", "json"), "text, or json for one JSON object a line",
-             "service, worker"),
-    Variable("TINYMLP_LOG_LEVEL", "INFO", _choice(*LOG_LEVELS, upper=True), "DEBUG, INFO, WARNING or ERROR, any case",
-             "service, worker, gunicorn config"),
-    Variable("TINYMLP_RELOAD_INTERVAL", 1.0, _number(0.05, 3600), "seconds between model store scans in each worker",
-             "service"),
-    Variable("TINYMLP_KEEP_LOADED", 3, _number(0, 1_000_000, int),
+             (_WORKER, _SERVICE), soft=True),
+    Variable("TINYMLP_TRAIN_TOKEN", str, None, _token,
+             f"the bearer token of /train (printable ASCII, at least {MIN_TOKEN_LENGTH} characters); unset or "
+             "empty: /train answers 403 saying how to turn it on", (_SERVICE, _CLIENT)),
+    Variable("TINYMLP_BIND", str, "127.0.0.1:8000", _bind, "where gunicorn listens (0.0.0.0:8000 in the image)",
+             (_GUNICORN,)),
+    Variable("TINYMLP_WORKERS", int, 2, _number(1, 64, int), "gunicorn worker processes", (_GUNICORN,)),
+    Variable("TINYMLP_WORKER_TIMEOUT", int, 30, _number(1, 3600, int),
+             "seconds a gunicorn worker may spend on one request before it is restarted", (_GUNICORN,)),
+    Variable("TINYMLP_GRACEFUL_TIMEOUT", int, 20, _number(0, 3600, int),
+             "seconds in-flight requests get to finish after SIGTERM", (_GUNICORN,)),
+    Variable("TINYMLP_LOG_FORMAT", str, "text", _choice("text", "json"), "text, or json for one JSON object a line",
+             (_SERVICE, _WORKER)),
+    Variable("TINYMLP_LOG_LEVEL", str, "INFO", _choice(*LOG_LEVELS, upper=True),
+             "DEBUG, INFO, WARNING or ERROR, any case", (_SERVICE, _WORKER, _TRAINER, _GUNICORN)),
+    Variable("TINYMLP_RELOAD_INTERVAL", float, 1.0, _number(0.05, 3600),
+             "seconds between model store scans in each worker: a version promoted on the store is served by "
+             "every worker and replica within it", (_SERVICE,)),
+    Variable("TINYMLP_KEEP_LOADED", int, 3, _number(0, 1_000_000, int),
              "latest versions kept loaded besides the served and labelled ones; older ones load on demand",
-             "service"),
-    Variable("TINYMLP_MAX_MODEL_BYTES", 64 * 1024 * 1024, _number(1024, 1 << 34, int),
-             "model files larger than this are refused unread", "service, trainer"),
-    Variable("TINYMLP_MAX_BODY_BYTES", 2 * 1024 * 1024, _number(1024, 1 << 30, int),
-             "the largest request body (the proxy's client_max_body_size matches it)", "service"),
-    Variable("TINYMLP_MAX_ROWS", 10_000, _number(1, 10_000_000, int), "rows per predict request", "service"),
-    Variable("TINYMLP_MAX_QUEUED_JOBS", 32, _number(1, 100_000, int), "queued jobs before /train answers 429",
-             "service"),
-    Variable("TINYMLP_JOB_TIME_LIMIT", 600.0, _number(1, 86_400), "seconds a job may train", "worker"),
-    Variable("TINYMLP_JOB_STALE_AFTER", 30.0, _number(0.5, 3600),
-             "seconds without a heartbeat before a running job is failed", "worker, service"),
-    Variable("TINYMLP_JOB_POLL", 1.0, _number(0.01, 60), "seconds between looks at an empty queue", "worker"),
-    Variable("TINYMLP_JOB_NICE", 10, _number(0, 19, int), "the worker lowers its CPU priority so serving comes first",
-             "worker"),
-    Variable("TINYMLP_WORKER_ALIVE_FILE", None, _path, "a file the worker touches while alive (the container "
-             "healthcheck reads it)", "worker"),
-    Variable("TINYMLP_URL", "http://localhost:8000", _url, "the service the client and the tinymlp command call",
-             "client"),
-    Variable("TINYMLP_PORT", 8000, _number(1, 65535, int), "the host port compose publishes (the proxy's)",
-             "compose"),
+             (_SERVICE,)),
+    Variable("TINYMLP_MAX_MODEL_BYTES", int, 64 * 1024 * 1024, _number(1024, 1 << 34, int),
+             "model files larger than this are refused unread", (_SERVICE, _WORKER, _TRAINER)),
+    Variable("TINYMLP_MAX_BODY_BYTES", int, 2 * 1024 * 1024, _number(1024, 1 << 30, int),
+             "the largest request body (the proxy's client_max_body_size matches it)", (_SERVICE,)),
+    Variable("TINYMLP_MAX_ROWS", int, 10_000, _number(1, 10_000_000, int), "rows per predict request",
+             (_SERVICE,)),
+    Variable("TINYMLP_MAX_QUEUED_JOBS", int, 32, _number(1, 100_000, int), "queued jobs before /train answers 429",
+             (_SERVICE,)),
+    Variable("TINYMLP_JOB_TIME_LIMIT", float, 600.0, _number(1, 86_400), "seconds a job may train", (_WORKER,)),
+    Variable("TINYMLP_JOB_STALE_AFTER", float, 30.0, _number(0.5, 3600),
+             "seconds without a heartbeat before a running job is failed", (_WORKER, _SERVICE)),
+    Variable("TINYMLP_JOB_POLL", float, 1.0, _number(0.01, 60), "seconds between looks at an empty queue",
+             (_WORKER,)),
+    Variable("TINYMLP_JOB_NICE", int, 10, _number(0, 19, int),
+             "the worker lowers its CPU priority so serving comes first", (_WORKER,)),
+    Variable("TINYMLP_WORKER_ALIVE_FILE", str, None, _path,
+             "a file the worker touches while alive (the container healthcheck reads it)", (_WORKER,)),
+    Variable("TINYMLP_URL", str, "http://localhost:8000", _url,
+             "the service the client and the tinymlp command call", (_CLIENT,)),
+    Variable("TINYMLP_PORT", int, 8000, _number(1, 65535, int), "the host port compose publishes (the proxy's)",
+             (_COMPOSE,)),
 ]
+
+
 VARIABLES: dict[str, Variable] = {v.name: v for v in _VARIABLES}
 
 
 def default(name: str):
-    """A variable's one default (``Config``, ``WorkerConfig`` and the store take theirs from here)."""
+    """A variable's one default."""
     return VARIABLES[name].default
 
 
@@ -168,9 +210,19 @@ def read(name: str, env: Mapping[str, str] | None = None):
     return var.parse(name, raw)
 
 
-def check(env: Mapping[str, str] | None = None, skip: tuple[str, ...] = ()) -> dict[str, object]:
-    """Every variable (but ``skip``) checked; the first bad one raises."""
-    return {name: read(name, env) for name in VARIABLES if name not in skip}
+def read_by(process: str) -> list[Variable]:
+    """The variables ``process`` reads, in declaration order."""
+    if process not in PROCESSES:
+        raise ValueError(f"unknown process {process!r}; one of {PROCESSES}")
+    return [v for v in _VARIABLES if process in v.read_by]
+
+
+def check(env: Mapping[str, str] | None = None, *, process: str | None = None,
+          skip_soft: bool = True) -> dict[str, object]:
+    """Every variable (those ``process`` reads, if given) checked; the first bad one raises.
+    Soft ones (a bad job database URL) are left to the config that records why."""
+    variables = read_by(process) if process else _VARIABLES
+    return {v.name: read(v.name, env) for v in variables if not (skip_soft and v.soft)}
 
 
 def unknown(env: Mapping[str, str] | None = None) -> list[str]:
@@ -183,3 +235,68 @@ def unknown(env: Mapping[str, str] | None = None) -> list[str]:
 # and the test suite's switches.
 EXTERNAL = ("TINYMLP_BASE_IMAGE", "TINYMLP_STACK_URL", "TINYMLP_STACK_SCALE", "TINYMLP_REQUIRE_BROWSER",
             "TINYMLP_REQUIRE_NGINX", "TINYMLP_REQUIRE_POSTGRES", "TINYMLP_TEST_OUTPUT")
+
+
+# -- typed configurations, built from the declaration --------------------------------------
+
+
+class _Config:
+    """What every generated config shares: ``from_env``, ``replace``, and checking text values
+    given in code (a test's ``Config(train_token="a")``) as strictly as from the environment.
+    Numbers given in code are taken as they are: a test may want a time limit of a microsecond."""
+
+    _process: str = ""
+    unusable: dict  # soft variables whose value could not be used: name -> why
+
+    def __post_init__(self):
+        for var in read_by(self._process):
+            value = getattr(self, var.field)
+            if var.kind is str and value is not None and value != var.default:
+                var.parse(var.name, value)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides):
+        values, unusable = {}, {}
+        for var in read_by(cls._process):
+            try:
+                values[var.field] = read(var.name, env)
+            except SettingError as e:
+                if not var.soft:
+                    raise
+                values[var.field], unusable[var.name] = None, str(e)
+        return cls(**values, unusable=unusable, **overrides)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+def config_class(process: str, *, extra: Mapping[str, tuple[type, object]] | None = None,
+                 namespace: Mapping[str, object] | None = None) -> type:
+    """A frozen dataclass of the settings ``process`` reads (see the module's docstring), plus
+    ``extra`` fields that are not environment variables ({name: (type, default)}: a test's
+    switch), and ``namespace`` (properties, methods)."""
+    fields = [(v.field, v.kind | None if v.default is None else v.kind, dataclasses.field(default=v.default))
+              for v in read_by(process)]
+    fields += [(name, kind, dataclasses.field(default=value)) for name, (kind, value) in (extra or {}).items()]
+    fields.append(("unusable", dict, dataclasses.field(default_factory=dict, compare=False)))
+    name = f"{process.title()}Config"
+    return dataclasses.make_dataclass(name, fields, bases=(_Config,), frozen=True,
+                                      namespace={"_process": process, "__module__": __name__, **(namespace or {})})
+
+
+# -- the README's table ------------------------------------------------------------------
+
+
+def _shown_default(var: Variable) -> str:
+    return "unset" if var.default is None else f"`{var.default}`"
+
+
+def markdown_table() -> str:
+    """The README's configuration table, as it must read."""
+    rows = ["| variable | default | what | read by |", "| --- | --- | --- | --- |"]
+    rows += [f"| `{v.name}` | {_shown_default(v)} | {v.help} | {', '.join(v.read_by)} |" for v in _VARIABLES]
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table())

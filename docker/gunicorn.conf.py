@@ -19,20 +19,23 @@ from gunicorn import util
 from core import settings
 
 try:
-    # A job database URL that cannot work does not stop serving: /train answers 503 saying why.
-    _settings = settings.check(skip=("TINYMLP_DATABASE_URL",))
+    # Every setting the service reads, checked here in the master (a job database URL that
+    # cannot work does not stop serving: /train answers 503 saying why) ...
+    settings.check(process="service")
+    # ... and gunicorn's own, from their declaration in core.settings.
+    _gunicorn = settings.config_class("gunicorn").from_env()
 except settings.SettingError as e:
     sys.exit(f"tinymlp: {e}")
 
-bind = _settings["TINYMLP_BIND"]
-workers = _settings["TINYMLP_WORKERS"]
+bind = _gunicorn.bind
+workers = _gunicorn.workers
 worker_class = "sync"
-timeout = _settings["TINYMLP_WORKER_TIMEOUT"]
-graceful_timeout = _settings["TINYMLP_GRACEFUL_TIMEOUT"]  # SIGTERM lets requests finish
+timeout = _gunicorn.worker_timeout
+graceful_timeout = _gunicorn.graceful_timeout  # SIGTERM lets requests finish
 keepalive = 5
 accesslog = None  # the app logs one line per request itself, with its request id
 errorlog = "-"
-loglevel = _settings["TINYMLP_LOG_LEVEL"].lower()
+loglevel = _gunicorn.log_level.lower()
 preload_app = False  # each worker loads the models and runs its own reloader thread
 control_socket_disable = True  # gunicornc is not used; its socket would go in $HOME, unwritable in the image
 # Bounds on what a request line and headers may be; past them gunicorn answers 400 or 414
@@ -87,6 +90,16 @@ def post_worker_init(worker):
     import gc
 
     gc.freeze()
+
+
+def worker_exit(server, worker):
+    # The worker's resources (the registry's reload thread, the job table's connections) close
+    # as it exits: a PostgreSQL server sees its sessions end rather than drop.
+    app = getattr(worker, "wsgi", None)
+    if app is not None and hasattr(app, "extensions"):
+        from service import extensions
+
+        extensions.close(app)
 
 
 def child_exit(server, worker):

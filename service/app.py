@@ -6,13 +6,12 @@ from flask import Flask, jsonify, request, send_from_directory
 from flask_smorest import Api
 from werkzeug.routing import BaseConverter
 
-from core.store import ModelStore
-from service import metrics, requestlog
+from core import logs
+from service import extensions, requestlog
 from service.config import Config
 from service.errors import UnsupportedMediaType
 from service.jsonio import OrjsonProvider
 from service.openapi import Document
-from service.registry import Registry
 from service.routes import errors, health, models, predict, train, ui, v2
 from service.schemas.common import ErrorBody, Timestamp
 
@@ -31,7 +30,7 @@ class TinyApi(Api):
 
 def create_app(config: Config | None = None) -> Flask:
     config = config or Config.from_env()
-    requestlog.setup_logging(config.log_format, config.log_level)
+    logs.setup(config.log_format, config.log_level)
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
     app.url_map.converters["model"] = ModelName
@@ -68,16 +67,8 @@ def create_app(config: Config | None = None) -> Flask:
 
     errors.register(app)
 
-    registry = Registry(
-        ModelStore(config.models_dir, max_model_bytes=config.max_model_bytes),
-        keep_loaded=config.keep_loaded,
-        on_load_failure=lambda name, v: metrics.LOAD_FAILURES.labels(name).inc(),
-        on_change=metrics.observe_snapshot,
-    )
-    registry.refresh()
-    if config.start_reloader:
-        registry.start(config.reload_interval)
-    app.extensions["tinymlp.registry"] = registry
+    extensions.init_app(app, config)
+    registry = extensions.registry(app)
 
     # The document flask-smorest wrote, with each served model under its own paths.
     document = Document(api.spec.to_dict(), config.max_rows)

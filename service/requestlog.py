@@ -1,16 +1,10 @@
-"""Request ids and one log line per request (JSON with TINYMLP_LOG_FORMAT=json).
-
-A line is always one line: in the text format, control characters that came with the
-request (a path with %0a, %1b or %00 in it) are written escaped, as the JSON format does,
-so no one can forge a log line through a URL.
-"""
+"""Request ids and one log line per request (JSON with TINYMLP_LOG_FORMAT=json; the
+formats are ``core.logs``'s, which escape what came with the request)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import sys
 import time
 import uuid
 
@@ -20,36 +14,6 @@ from service import metrics
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 log = logging.getLogger("tinymlp.access")
-
-# \n, \r, \t as such; any other C0 or C1 control character, and DEL, as \xNN
-_ESCAPES = {i: f"\\x{i:02x}" for i in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
-_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
-
-
-class TextFormatter(logging.Formatter):
-    def format(self, record):
-        return super().format(record).translate(_ESCAPES)
-
-
-class JSONFormatter(logging.Formatter):
-    def format(self, record):
-        out = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
-               "logger": record.name, "message": record.getMessage()}
-        out.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out)
-
-
-def setup_logging(fmt: str, level: str) -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JSONFormatter() if fmt == "json" else
-                         TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root = logging.getLogger("tinymlp")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
-
 
 _SERIES: dict[tuple, tuple] = {}  # labels -> (counter, histogram) children: labels() locks and builds a key
 

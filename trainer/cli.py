@@ -8,7 +8,6 @@ exit 2 (argparse). Nothing is written to the store unless a run completes.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import os
@@ -18,11 +17,14 @@ from pathlib import Path
 import numpy as np
 
 import mlp
-from core import settings
+from core import logs, settings
 from core.jobs import JobError
 from core.store import ModelStore, StoreError
 from trainer import pipeline
 from trainer.tasks import TASKS, UnknownTask, get_task
+
+# The settings this command line reads (TINYMLP_MODELS_DIR -> models_dir...), from their declaration.
+TrainerConfig = settings.config_class("trainer")
 
 
 class CLIError(Exception):
@@ -373,16 +375,13 @@ def cmd_plot(args, store) -> None:
 
 
 def cmd_worker(args, store) -> None:
-    import logging
-
     from trainer import worker
 
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=settings.read("TINYMLP_LOG_LEVEL"),
-                            format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stdout)
     config = worker.WorkerConfig.from_env()
-    config = dataclasses.replace(config, models_dir=args.models_dir,
-                                 state_dir=args.state_dir or config.state_dir)
+    for why in config.unusable.values():  # serving goes on without a job table; a worker cannot
+        raise CLIError(why)
+    logs.setup(config.log_format, config.log_level)
+    config = config.replace(models_dir=args.models_dir, state_dir=args.state_dir or config.state_dir)
     worker.main(config, once=args.once)
 
 
@@ -404,9 +403,10 @@ def _atomic_write(path: Path, text: str) -> None:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.models_dir = args.models_dir or settings.read("TINYMLP_MODELS_DIR")
-        args.data_dir = args.data_dir or settings.read("TINYMLP_DATA_DIR")
-        store = ModelStore(args.models_dir, max_model_bytes=settings.read("TINYMLP_MAX_MODEL_BYTES"))
+        config = TrainerConfig.from_env()
+        args.models_dir = args.models_dir or config.models_dir
+        args.data_dir = args.data_dir or config.data_dir
+        store = ModelStore(args.models_dir, max_model_bytes=config.max_model_bytes)
         COMMANDS[args.command](args, store)
     except (CLIError, StoreError, UnknownTask, mlp.MLPError, settings.SettingError, JobError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -28,7 +28,7 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,6 @@ import numpy as np
 from core import settings
 from core.jobs import Job, JobStatus, JobTable, Progress, Promotion, open_jobs
 from core.jobs.reaping import reap
-from core.settings import default
 from core.store import ModelStore, StoreError
 from trainer import pipeline
 from trainer.promotion import promote
@@ -45,36 +44,12 @@ from trainer.tasks import get_task
 log = logging.getLogger("tinymlp.worker")
 
 
-@dataclass(frozen=True)
-class WorkerConfig:
-    models_dir: str = default("TINYMLP_MODELS_DIR")
-    state_dir: str = default("TINYMLP_STATE_DIR")
-    database_url: str | None = None  # PostgreSQL; None: SQLite under state_dir
-    time_limit: float = default("TINYMLP_JOB_TIME_LIMIT")  # seconds a job may train
-    stale_after: float = default("TINYMLP_JOB_STALE_AFTER")  # seconds without a heartbeat: the job is failed
-    poll: float = default("TINYMLP_JOB_POLL")  # seconds between looks at an empty queue
-    nice: int = default("TINYMLP_JOB_NICE")  # training yields the CPU to the service on a shared machine
-    alive_file: str | None = None  # touched while the worker lives: a container healthcheck reads it
-    max_model_bytes: int = default("TINYMLP_MAX_MODEL_BYTES")
-
-    @property
-    def heartbeat(self) -> float:
-        return max(0.05, self.stale_after / 6)
-
-    @classmethod
-    def from_env(cls, env=None) -> WorkerConfig:
-        read = lambda name: settings.read(name, env)  # noqa: E731
-        return cls(
-            models_dir=read("TINYMLP_MODELS_DIR"),
-            state_dir=read("TINYMLP_STATE_DIR"),
-            database_url=read("TINYMLP_DATABASE_URL"),
-            time_limit=read("TINYMLP_JOB_TIME_LIMIT"),
-            stale_after=read("TINYMLP_JOB_STALE_AFTER"),
-            poll=read("TINYMLP_JOB_POLL"),
-            nice=read("TINYMLP_JOB_NICE"),
-            alive_file=read("TINYMLP_WORKER_ALIVE_FILE"),
-            max_model_bytes=read("TINYMLP_MAX_MODEL_BYTES"),
-        )
+# The settings the worker reads, one field each (``TINYMLP_JOB_POLL`` -> ``job_poll``), built
+# from their declaration in core.settings.
+WorkerConfig = settings.config_class("worker", namespace={
+    "heartbeat": property(lambda self: max(0.05, self.job_stale_after / 6),
+                          doc="seconds between heartbeats: a few per stale period"),
+})
 
 
 class JobStopped(Exception):
@@ -113,21 +88,21 @@ class Worker:
         log.info("worker %s: jobs in %s, models in %s", self.id, self.jobs.describe(), self.store.root)
         while not self.stopping.is_set():
             self.touch()
-            reap(self.jobs, self.store, self.config.stale_after)
+            reap(self.jobs, self.store, self.config.job_stale_after)
             job = self.jobs.claim(self.id)
             if job is not None:
                 self.run_job(job)
             elif once:
                 return
             else:
-                self.stopping.wait(self.config.poll)
+                self.stopping.wait(self.config.job_poll)
 
     def stop(self, *_signal) -> None:
         self.stopping.set()
 
     def touch(self) -> None:
-        if self.config.alive_file:
-            Path(self.config.alive_file).touch()
+        if self.config.worker_alive_file:
+            Path(self.config.worker_alive_file).touch()
 
     def run_job(self, job: Job) -> None:
         log.info("job %s: claimed; training %s from version %s", job.id, job.model, job.parent_version)
@@ -150,10 +125,10 @@ class Worker:
             if self.jobs.beat(job.id, self.id, progress) or cancelled.is_set():
                 raise JobStopped(JobStatus.CANCELLED,
                                  f"cancelled at epoch {record['epoch']} on request; nothing was published")
-            if time.monotonic() - started > self.config.time_limit:
+            if time.monotonic() - started > self.config.job_time_limit:
                 raise JobStopped(JobStatus.FAILED,
                                  f"stopped at epoch {record['epoch']}: the job ran past its time limit of "
-                                 f"{self.config.time_limit:g} s (TINYMLP_JOB_TIME_LIMIT); nothing was published")
+                                 f"{self.config.job_time_limit:g} s (TINYMLP_JOB_TIME_LIMIT); nothing was published")
             if self.stopping.is_set():
                 raise Requeue("the worker is shutting down")
 
@@ -213,8 +188,8 @@ class Worker:
 
 def main(config: WorkerConfig | None = None, once: bool = False) -> None:
     worker = Worker(config or WorkerConfig.from_env())
-    if worker.config.nice:
-        os.nice(worker.config.nice)
+    if worker.config.job_nice:
+        os.nice(worker.config.job_nice)
     # One BLAS thread: the networks are small, and several workers on one host (or beside the
     # API's gunicorn workers) with a threaded BLAS each oversubscribe the cores, their threads
     # spinning (benchmarks.jobs_throughput: 2 workers ran at under half the rate of 1). A

@@ -7,6 +7,7 @@ from flask import current_app, g, request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from service import extensions
 from service.config import Config
 from service.errors import InvalidInput, MalformedRequest, ServiceError, TooLarge, UnsupportedMediaType
 from service.jsonio import MalformedJSON, loads
@@ -18,7 +19,7 @@ def config() -> Config:
 
 
 def registry() -> Registry:
-    return current_app.extensions["tinymlp.registry"]
+    return extensions.registry(current_app)
 
 
 def lookup(name: str, version: int | None = None, label: str | None = None) -> Model:

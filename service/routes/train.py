@@ -19,7 +19,7 @@ from marshmallow import ValidationError
 from core import jobs as joblib
 from core.jobs import Example, JobParams
 from core.jobs.reaping import reap
-from service import dataplane
+from service import dataplane, extensions
 from service.errors import Busy, Conflict, InvalidInput, JobNotFound, TrainingOff, Unauthorized, Unavailable, shown
 from service.routes.common import config, documented, invalid, load_body, lookup, registry
 from service.schemas.common import ErrorBody
@@ -35,18 +35,7 @@ SECURED = blp.doc(security=[{"bearerAuth": []}])
 
 
 def jobs() -> joblib.JobTable:
-    app = current_app
-    table = app.extensions.get("tinymlp.jobs")
-    if table is None:
-        cfg = config()
-        if cfg.database_error:
-            raise Unavailable(f"The job table cannot be used: {cfg.database_error}.")
-        try:
-            table = joblib.open_jobs(cfg.state_dir, cfg.database_url, max_queued=cfg.max_queued_jobs)
-        except joblib.Unavailable as e:
-            raise Unavailable(f"The job table cannot be used: {e}.") from None
-        app.extensions["tinymlp.jobs"] = table
-    return table
+    return extensions.jobs(current_app)
 
 
 def _reaped() -> joblib.JobTable:

@@ -22,7 +22,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--no-first-run"]
 SHOTS = Path(os.environ.get("TINYMLP_TEST_OUTPUT", Path(__file__).resolve().parents[2] / "test-output")) / "browser"
-TOKEN = "browser-token"
+TOKEN = "browser-token-0123456789ab"
 
 if CHROMIUM is None and os.environ.get("TINYMLP_REQUIRE_BROWSER"):
     raise RuntimeError("TINYMLP_REQUIRE_BROWSER is set but Debian's chromium is missing: apt-get install chromium")

@@ -14,7 +14,7 @@ from client import Client, Conflict, InvalidInput, NotFound, RateLimited, Unauth
 from harness.processes import ROOT, Gunicorn, TrainerWorker, free_port
 from tests.e2e.conftest import call
 
-TOKEN = "client-token"
+TOKEN = "client-token-0123456789ab"
 MAX_ROWS = 50
 
 

@@ -15,7 +15,7 @@ from core.store import ModelStore
 from harness.processes import Gunicorn, TrainerWorker
 from tests.e2e.conftest import call
 
-TOKEN = "scale-token"
+TOKEN = "scale-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 STALE_AFTER = 3.0
 MODELS = ("xor", "quadrant", "checkerboard")

@@ -12,7 +12,7 @@ import sys
 
 from harness.processes import Gunicorn
 
-TOKEN = "schemathesis-token"
+TOKEN = "schemathesis-token-0123456789"
 
 
 def test_schemathesis_with_all_checks_finds_nothing(seeded_store_dir, tmp_path):

@@ -15,7 +15,7 @@ from tests.e2e.conftest import call
 from trainer import pipeline
 from trainer.tasks import TASKS
 
-TOKEN = "e2e-secret"
+TOKEN = "e2e-secret-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 STALE_AFTER = 2.0  # seconds without a heartbeat before a running job is failed
 QUICK = {"epochs": 1, "samples": 500}

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from core.store import ModelStore
-from service import create_app
+from service import create_app, extensions
 from service.config import Config
 
 
@@ -23,7 +23,9 @@ def store_dir(seeded_store_dir, tmp_path):
 def app(store_dir):
     cfg = Config(models_dir=str(store_dir), state_dir=str(store_dir.parent / "state"),
                  start_reloader=False, log_level="WARNING", max_rows=1000, max_body_bytes=64 * 1024)
-    return create_app(cfg)
+    app = create_app(cfg)
+    yield app
+    extensions.close(app)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-TOKEN = "test-token-123"
+TOKEN = "test-token-1234567890"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -130,9 +130,10 @@ def test_examples_are_taken_as_predict_takes_rows(trainable):
 
 def test_a_finished_job_cannot_be_cancelled(trainable, app):
     from core.jobs import JobStatus
+    from service import extensions
 
     job = trainable.post("/train/xor", json={"epochs": 1}, headers=AUTH).json
-    table = app.extensions["tinymlp.jobs"]
+    table = extensions.jobs(app)
     table.claim("w1")
     assert table.start_publishing(job["id"], "w1")
     table.record_published(job["id"], 2)

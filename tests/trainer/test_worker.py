@@ -22,7 +22,7 @@ QUICK = {"epochs": 1, "samples": 500}
 def worker(seeded_store_dir, tmp_path, job_table):
     shutil.copytree(seeded_store_dir, tmp_path / "models")
     config = WorkerConfig(models_dir=str(tmp_path / "models"), state_dir=str(tmp_path / "state"),
-                          stale_after=5, poll=0.05)
+                          job_stale_after=5, job_poll=0.05)
     return Worker(config, worker_id="test-worker", jobs=job_table())
 
 
@@ -128,7 +128,7 @@ def test_a_cancel_after_the_last_epoch_still_publishes_nothing(worker, monkeypat
 
 def test_time_limit_fails_the_job_and_publishes_nothing(worker):
     worker.config = WorkerConfig(models_dir=worker.config.models_dir, state_dir=worker.config.state_dir,
-                                 time_limit=1e-6)
+                                 job_time_limit=1e-6)
     job = _run(worker, "xor", epochs=5, samples=500)
     assert job.status is JobStatus.FAILED and "time limit" in job.error
     assert worker.store.versions("xor") == [1]

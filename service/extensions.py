@@ -1,0 +1,98 @@
+"""What the app holds besides its routes, attached one way and closed one way.
+
+As Flask's tutorial attaches its database (``flaskr/db.py``: ``init_app`` registers the
+resource, a teardown closes it), each resource here is made by ``init_app(app, config)``,
+kept in ``app.extensions`` and given a closer; ``close(app)`` closes them all, newest first.
+gunicorn's ``worker_exit`` hook closes a worker's app, and the tests' fixtures close theirs.
+
+- the model registry, scanned once at start, and its reload thread;
+- the job table (SQLite or PostgreSQL), opened on first use: serving never waits for it,
+  and a job database that is down only makes /train answer 503.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from flask import Flask
+
+from core import jobs as joblib
+from core.store import ModelStore
+from service import metrics
+from service.errors import Unavailable
+from service.registry import Registry
+
+log = logging.getLogger("tinymlp.app")
+
+REGISTRY, JOBS, CLOSERS = "tinymlp.registry", "tinymlp.jobs", "tinymlp.closers"
+
+
+def on_close(app: Flask, closer: Callable[[], None]) -> None:
+    app.extensions.setdefault(CLOSERS, []).append(closer)
+
+
+def close(app: Flask) -> None:
+    """Close every resource of ``app`` (newest first); one that fails to close is logged."""
+    for closer in reversed(app.extensions.pop(CLOSERS, [])):
+        try:
+            closer()
+        except Exception:  # the others must still close
+            log.exception("closing %r failed", closer)
+
+
+def init_app(app: Flask, config) -> None:
+    registry = Registry(
+        ModelStore(config.models_dir, max_model_bytes=config.max_model_bytes),
+        keep_loaded=config.keep_loaded,
+        on_load_failure=lambda name, v: metrics.LOAD_FAILURES.labels(name).inc(),
+        on_change=metrics.observe_snapshot,
+    )
+    registry.refresh()
+    if config.start_reloader:
+        registry.start(config.reload_interval)
+    app.extensions[REGISTRY] = registry
+    on_close(app, registry.stop)
+    app.extensions[JOBS] = _LazyJobTable(app)
+    on_close(app, app.extensions[JOBS].close)
+
+
+class _LazyJobTable:
+    """The job table, opened when first asked for (and again after a failed open), by the
+    app's configuration at that moment."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.table: joblib.JobTable | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> joblib.JobTable:
+        if self.table is not None:
+            return self.table
+        config = self.app.config["TINYMLP"]
+        unusable = config.unusable.get("TINYMLP_DATABASE_URL")
+        if unusable:
+            raise Unavailable(f"The job table cannot be used: {unusable}.")
+        with self._lock:
+            if self.table is None:
+                try:
+                    self.table = joblib.open_jobs(config.state_dir, config.database_url,
+                                                  max_queued=config.max_queued_jobs)
+                except joblib.Unavailable as e:
+                    raise Unavailable(f"The job table cannot be used: {e}.") from None
+        return self.table
+
+    def close(self) -> None:
+        if self.table is not None:
+            self.table.close()
+            self.table = None
+
+
+def registry(app: Flask) -> Registry:
+    return app.extensions[REGISTRY]
+
+
+def jobs(app: Flask) -> joblib.JobTable:
+    """The job table (503 if it cannot be used)."""
+    return app.extensions[JOBS].get()
