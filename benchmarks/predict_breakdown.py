@@ -1,18 +1,19 @@
-"""Where a one-row POST /predict/red spends its time, in process (no sockets, no gunicorn).
+"""Where a one-row predict of red spends its time, in process (no sockets, no gunicorn),
+on the native protocol or V2.
 
-The WSGI app is called directly, alternating GET /healthz with POST /predict/red in one of
-several forms, so every call runs with the caches as cold as a server's would be:
+The WSGI app is called directly, alternating GET /healthz with the predict in one of several
+forms, so every call runs with the caches as cold as a server's would be:
 
-    full          the real view
-    no load       the body is not parsed or checked (the checked batch is given)
+    full          the real request
+    no load       the protocol's decode is given its result (the checked matrix)
     no forward    the network's probabilities are given
-    no JSON       the answer's text is given (the forward pass still runs)
+    no JSON       the protocol's encoded answer is given (the forward pass still runs)
     fixed answer  all three given: what is left is routing, hooks, metrics and the response
 
 Each part's cost is ``full`` minus the form without it. wrk's b/a (benchmarks.serve_wrk)
 adds gunicorn, the sockets and the client to both sides of the ratio.
 
-    python -m benchmarks.predict_breakdown [--calls 5000]
+    python -m benchmarks.predict_breakdown [--calls 5000] [--protocol native|v2]
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ from unittest import mock
 
 from harness.stores import red_store
 
-BODY = b'{"inputs": [[255, 0, 0]]}'
+BODIES = {  # one row of red, as each protocol sends it
+    "native": ("/predict/red", b'{"inputs": [[255, 0, 0]]}'),
+    "v2": ("/v2/models/red/infer", b'{"inputs": [{"name": "input", "shape": [1, 3], "datatype": "INT64", '
+                                   b'"data": [255, 0, 0]}]}'),
+}
 
 
 def environ(method: str, path: str, body: bytes = b"") -> dict:
@@ -58,35 +63,29 @@ def call(app, method: str, path: str, body: bytes = b"") -> bytes:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, default=5000, help="calls of each form (default 5000)")
+    ap.add_argument("--protocol", choices=sorted(BODIES), default="native", help="native /predict or V2 infer")
     args = ap.parse_args(argv)
+    path, body = BODIES[args.protocol]
 
     from service import dataplane
     from service.app import create_app
     from service.config import Config
-    from service.routes import predict
+    from service.dataplane import V2, Native
 
     with tempfile.TemporaryDirectory(prefix="tinymlp-breakdown-") as tmp:
         store = red_store(Path(tmp) / "models")
         app = create_app(Config(models_dir=str(store.root), start_reloader=False, log_level="WARNING"))
         logging.getLogger("tinymlp").setLevel(logging.WARNING)
-        answer = call(app, "POST", "/predict/red", BODY)
+        answer = call(app, "POST", path, body)
         model = app.extensions["tinymlp.registry"].get("red")
-        with app.test_request_context("/predict/red", method="POST", data=BODY, content_type="application/json"):
-            body = predict.load_body(predict.REQUEST)
-            X = dataplane.check_rows(model, body["inputs"], max_rows=10_000)
+        protocol = Native if args.protocol == "native" else V2
+        X, extra = protocol.decode(body, dataplane.parse(body), model, 10_000)
         proba = model.network.predict_proba(X)
 
-        def given_load():
-            stack = ExitStack()
-            stack.enter_context(mock.patch.object(predict, "load_body", lambda schema: body))
-            stack.enter_context(mock.patch.object(dataplane, "check_rows", lambda *a, **k: X))
-            return stack
-
-        given = {
-            "load": given_load,
+        given = {  # each part of the data plane replaced by its ready-made result
+            "load": lambda: mock.patch.object(protocol, "decode", lambda *a: (X, extra)),
             "forward": lambda: mock.patch.object(model.network, "predict_proba", lambda X: proba),
-            "JSON": lambda: mock.patch.object(predict, "native_json",
-                                              lambda p: (p.model.network.predict_proba(X), answer)[1]),
+            "JSON": lambda: mock.patch.object(protocol, "encode", lambda *a: answer),
         }
         forms = {"full": (), "no load": ("load",), "no forward": ("forward",), "no JSON": ("JSON",),
                  "fixed answer": ("load", "forward", "JSON")}
@@ -101,16 +100,16 @@ def main(argv=None) -> None:
                     for part in parts:
                         stack.enter_context(given[part]())
                     t = clock()
-                    call(app, "POST", "/predict/red", BODY)
+                    call(app, "POST", path, body)
                     times[form].append(clock() - t)
         us = {k: statistics.median(v) * 1e6 for k, v in times.items()}
 
     full = us["full"]
     print(f"medians of {args.calls:,} calls each, alternating with GET /healthz")
     print(f"GET /healthz                        {us['healthz']:7.1f} us")
-    print(f"POST /predict/red, 1 row            {full:7.1f} us   healthz/predict = {us['healthz'] / full:.2f}")
+    print(f"POST {path}, 1 row".ljust(36) + f"{full:7.1f} us   healthz/predict = {us['healthz'] / full:.2f}")
     print(f"  fixed answer                      {us['fixed answer']:7.1f} us   (routing, hooks, metrics, response)")
-    for part, form in (("load (body, marshmallow, checks)", "no load"), ("forward pass", "no forward"),
+    for part, form in (("decode (parse, structure, rows)", "no load"), ("forward pass", "no forward"),
                        ("JSON answer", "no JSON")):
         cost = full - us[form]
         print(f"  {part:34s}{cost:7.1f} us   {cost / full:5.1%} of predict")

@@ -46,6 +46,30 @@ def dumps(obj) -> bytes:
     return orjson.dumps(obj, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+_KINDS = {type(None): "null", bool: "a boolean", str: "a string", list: "a list", dict: "an object",
+          int: "a number", float: "a number"}
+
+
+def kind(value) -> str:
+    """What a parsed JSON value is, in JSON's words (null, a boolean, a string...), for messages:
+    a client wrote JSON, not Python."""
+    return _KINDS.get(type(value), type(value).__name__)
+
+
+def text(value, limit: int = 40) -> str:
+    """A parsed JSON value as the JSON text a client wrote (null, true, "0"), capped, for messages."""
+    try:
+        out = orjson.dumps(value).decode()
+    except TypeError:  # an integer past 64 bits
+        out = str(value)
+    return out if len(out) <= limit else out[:limit] + "..."
+
+
+def described(value) -> str:
+    """A value for a message, in JSON: ``null``, ``true (a boolean)``, ``"0" (a string)``."""
+    return "null" if value is None else f"{text(value)} ({kind(value)})"
+
+
 class OrjsonProvider(JSONProvider):
     def dumps(self, obj, **kwargs) -> str:
         return dumps(obj).decode()

@@ -1,6 +1,6 @@
 """The OpenAPI document, with every served model under its own paths and exact schemas.
 
-flask-smorest writes the document of the routes from their schemas once; this module then
+``service.apidoc`` writes the document of the routes from their declarations once; this module then
 replaces each route that takes a model name (``/predict/{name}``, ``/v2/models/{name}/infer``,
 ``/train/{name}``...) by one path per served model (``/predict/red``...) whose bodies say
 exactly what that model takes and answers: the feature names, how many, integer or real,
@@ -90,7 +90,7 @@ def infer_request_schema(model: Model, max_rows: int) -> dict:
         tensors.append({"type": "object", "required": ["name", "datatype", "shape", "data"],
                         "additionalProperties": False, "properties": {
                             "name": {"const": "input"},
-                            "datatype": {"enum": accepted_datatypes(spec)},
+                            "datatype": {"enum": list(accepted_datatypes(spec))},
                             "shape": {"type": "array", "prefixItems": [{"const": n}, {"const": k}],
                                       "minItems": 2, "maxItems": 2},
                             "data": {"type": "array", "prefixItems": per * n, "items": _loosest(spec),
@@ -116,7 +116,7 @@ def example_schema(model: Model) -> dict:
 
 
 class Document:
-    """Builds the document for a snapshot, from the generic one flask-smorest wrote."""
+    """Builds the document for a snapshot, from the generic one ``service.apidoc`` wrote."""
 
     def __init__(self, base: dict, max_rows: int):
         self.base = base

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from mlp import InputSpec
+from service import jsonio
 
 MAX_REPORTED = 10
 
@@ -60,14 +61,12 @@ def to_matrix(rows, spec: InputSpec, max_rows: int, field: str = "inputs",
         bad = next(i for i, r in enumerate(rows) if type(r) not in (list, dict))
         raise InputError(
             f"each row must be a list of {k} numbers or an object keyed by feature name "
-            f"({', '.join(spec.features)}); row {bad} is {type(rows[bad]).__name__}",
+            f"({', '.join(spec.features)}); row {bad} is {jsonio.kind(rows[bad])}",
             [_cell(bad, None, spec, "not a list or object", field)])
     if not may_hold_booleans:
         X = _typed_by_numpy(rows, spec)
         if X is not None:
-            if not _within_bounds(X, spec):
-                _raise_bounds_error(X, spec, field)
-            return X
+            return check_matrix(X, spec, field, whole_checked=True)
     if set(map(len, rows)) != {k}:
         lengths = np.fromiter(map(len, rows), dtype=np.intp, count=len(rows))
         wrong = np.flatnonzero(lengths != k)
@@ -79,11 +78,24 @@ def to_matrix(rows, spec: InputSpec, max_rows: int, field: str = "inputs",
     types = set(map(type, flat))
     if not types <= NUMBERS:
         _raise_type_error(flat, spec, k, field)
+    X = as_floats(flat).reshape(len(rows), k)
+    return check_matrix(X, spec, field, whole_checked=float not in types)
+
+
+def as_floats(values: list) -> np.ndarray:
+    """JSON numbers as float64; an integer past float64's range becomes inf (which the bounds
+    check then names), not an OverflowError."""
     try:
-        X = np.array(flat, dtype=np.float64).reshape(len(rows), k)
+        return np.array(values, dtype=np.float64)
     except OverflowError:
-        X = np.array([float(v) if abs(v) < 1e308 else math.inf for v in flat]).reshape(len(rows), k)
-    if spec.dtype == "int" and float in types:
+        return np.array([float(v) if abs(v) < 1e308 else math.copysign(math.inf, v) for v in values])
+
+
+def check_matrix(X: np.ndarray, spec: InputSpec, field: str = "inputs", whole_checked: bool = False) -> np.ndarray:
+    """A typed matrix (n, k) against the spec: whole numbers for integer features (unless the
+    caller knows they are), every value finite and within its feature's bounds. X, or
+    InputError naming the first offending cells. Native rows and V2 tensors both end here."""
+    if spec.dtype == "int" and not whole_checked:
         _check_whole(X, spec, field)
     if not _within_bounds(X, spec):
         _raise_bounds_error(X, spec, field)
@@ -128,8 +140,7 @@ def _raise_type_error(flat, spec, k, field):
     for idx, v in enumerate(flat):
         if type(v) not in NUMBERS:
             row, col = divmod(idx, k)
-            shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:40] + "..."
-            errs.append(_cell(row, col, spec, f"{shown} is a {type(v).__name__}, expected a number", field))
+            errs.append(_cell(row, col, spec, f"{jsonio.described(v)} is not a number", field))
             if len(errs) >= MAX_REPORTED:
                 break
     _raise(errs)

@@ -1,16 +1,15 @@
-"""What the views share: reading a JSON body strictly, finding the model a URL names, and
-documenting a view with flask-smorest without wrapping it."""
+"""What the views share: the app's configuration and registry, finding the model a URL
+names, reading a body whole, and answering a predict request through the data plane."""
 
 from __future__ import annotations
 
-from flask import current_app, g, request
-from marshmallow import Schema, ValidationError
+from flask import Response, current_app, g, request
+from marshmallow import Schema
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from service import extensions
+from service import dataplane, extensions
 from service.config import Config
-from service.errors import InvalidInput, MalformedRequest, ServiceError, TooLarge, UnsupportedMediaType
-from service.jsonio import MalformedJSON, loads
+from service.errors import TooLarge, UnsupportedMediaType
 from service.registry import Model, Registry
 
 
@@ -29,77 +28,60 @@ def lookup(name: str, version: int | None = None, label: str | None = None) -> M
     return model
 
 
-def body_bytes() -> bytes:
-    """The request body, whole: 413 past TINYMLP_MAX_BODY_BYTES even when it comes chunked (with
-    no Content-Length to refuse it by up front), 415 for an encoding this service does not decode."""
+def body_bytes(json_only: bool = True) -> bytes:
+    """The request body, whole: 415 unless it is JSON (``json_only``; V2 takes any content type)
+    or if it comes encoded (this service decodes no Content-Encoding); 413 past
+    TINYMLP_MAX_BODY_BYTES, even when it comes chunked (with no Content-Length to refuse it by
+    up front)."""
     req = request._get_current_object()
     cached = req.__dict__.get("_tinymlp_body")
     if cached is not None:
         return cached
-    encoding = req.environ.get("HTTP_CONTENT_ENCODING")
+    environ = req.environ
+    if json_only and not _is_json(environ.get("CONTENT_TYPE", "")):
+        raise UnsupportedMediaType("Send a JSON body with the header Content-Type: application/json.")
+    encoding = environ.get("HTTP_CONTENT_ENCODING")
     if encoding and encoding.strip().lower() != "identity":
         raise UnsupportedMediaType(f"Content-Encoding {encoding.strip()[:40]!r} is not accepted; send the JSON body "
                                    "unencoded (no Content-Encoding header)")
     limit = current_app.config["TINYMLP"].max_body_bytes
     too_large = TooLarge(f"The body is larger than {limit} bytes; send fewer rows per request.")
-    try:
-        stream = req.stream  # werkzeug refuses a Content-Length past the limit here
-        data = stream.read()  # whole, or (chunked) cut at the limit
-        if len(data) >= limit and stream.read(1):  # cut: there was more
+    length = environ.get("CONTENT_LENGTH")
+    if length and length.isdigit() and not environ.get("wsgi.input_terminated"):
+        # The usual request: read exactly what it says it sends, straight from the server's input.
+        if int(length) > limit:
             raise too_large
-    except RequestEntityTooLarge:
-        raise too_large from None
+        data = environ["wsgi.input"].read(int(length))
+    else:
+        try:
+            stream = req.stream  # werkzeug frames a chunked body and refuses a Content-Length past the limit
+            data = stream.read()  # whole, or (chunked) cut at the limit
+            if len(data) >= limit and stream.read(1):  # cut: there was more
+                raise too_large
+        except RequestEntityTooLarge:
+            raise too_large from None
     req.__dict__["_tinymlp_body"] = data
     return data
 
 
-def json_body():
-    """The body, parsed strictly: 400 if it is not JSON."""
-    try:
-        return loads(body_bytes())
-    except MalformedJSON as e:
-        raise MalformedRequest(f"{e}") from None
+def _is_json(content_type: str) -> bool:
+    """Whether a Content-Type is JSON (application/json, or application/<anything>+json), as
+    werkzeug's ``Request.is_json`` says, without parsing the header's parameters."""
+    mimetype = content_type.partition(";")[0].strip().lower()
+    return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
 
 
 def load_body(schema: Schema):
-    """The JSON body loaded by ``schema``: 400 if broken, 422 if it does not fit."""
-    data = json_body()
-    try:
-        return schema.load(data)
-    except ValidationError as e:
-        raise invalid(e.messages) from None
+    """The JSON body loaded by ``schema``: 400 if it is not JSON, 422 if it does not fit."""
+    return dataplane.load(schema, dataplane.parse(body_bytes()))
 
 
-def invalid(messages, cls: type[ServiceError] = InvalidInput) -> ServiceError:
-    """A marshmallow ``ValidationError.messages`` as a domain error naming the first fault."""
-    errors = []
-
-    def walk(node, path):
-        if isinstance(node, dict):
-            for k, v in node.items():
-                walk(v, path if k == "_schema" else [*path, k])
-        elif isinstance(node, list) and all(isinstance(x, str) for x in node):
-            errors.extend({"field": ".".join(map(str, path)) or None, "message": m} for m in node)
-        else:
-            errors.append({"field": ".".join(map(str, path)) or None, "message": str(node)})
-
-    walk(messages, [])
-    first = errors[0]
-    where = f"{first['field']}: " if first.get("field") else ""
-    return cls(f"{where}{first['message']}", errors=errors[:10])
-
-
-def documented(*decorators):
-    """Apply flask-smorest decorators (``blp.arguments``, ``blp.response``,
-    ``blp.alt_response``...) for the OpenAPI entries they write, and keep the view itself
-    unwrapped: each of them otherwise adds a call layer to every request, which the
-    predict hot path cannot afford. The view loads its body with ``load_body``."""
-
-    def decorator(view):
-        doc = view
-        for d in reversed(decorators):
-            doc = d(doc)
-        view._apidoc = doc._apidoc
-        return view
-
-    return decorator
+def respond(protocol, name: str, version: int | None = None, label: str | None = None) -> Response:
+    """A predict request, whole: the model the URL names, the data plane's answer to the body,
+    and ``X-Model-Version`` saying which version answered."""
+    model = lookup(name, version, label)
+    raw = body_bytes(json_only=protocol.json_only)
+    payload = dataplane.answer(protocol, raw, model, max_rows=config().max_rows)
+    resp = current_app.response_class(payload, mimetype="application/json")
+    resp.headers["X-Model-Version"] = str(model.version)
+    return resp

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-from flask import Response, jsonify
-from flask_smorest import Blueprint
+from flask import Blueprint, Response, jsonify
 
 from service import metrics
+from service.apidoc import operation, tag
 from service.errors import ServiceError
 from service.routes import train
-from service.routes.common import config, documented, registry
+from service.routes.common import config, registry
 from service.schemas.models import Health, NotReady, Ready
 
-blp = Blueprint("health", __name__, description="Liveness, readiness, metrics")
+blp = tag(Blueprint("health", __name__), "Liveness, readiness, metrics")
 
 
 @blp.route("/healthz", methods=["GET"])
-@documented(blp.response(200, Health))
+@operation(responses={200: Health})
 def healthz():
     """200 while the process lives."""
     return jsonify(status="ok")
 
 
 @blp.route("/readyz", methods=["GET"])
-@documented(blp.response(200, Ready), blp.alt_response(503, schema=NotReady))
+@operation(responses={200: Ready, 503: NotReady})
 def readyz():
     """200 once the store is scanned and readable and a model can be served. A model that
     cannot be served is listed under ``failures`` (and is itself not ready) but does not
@@ -51,7 +51,7 @@ def readyz():
 
 
 @blp.route("/metrics", methods=["GET"])
-@documented(blp.response(200, content_type="text/plain", description="Prometheus text format"))
+@operation(responses={200: (None, "Prometheus text format", "text/plain")})
 def prometheus():
     """Prometheus text format, aggregated over every gunicorn worker; with training on, the job
     queue as the job table says it is (the same on every replica)."""

@@ -12,26 +12,29 @@ from __future__ import annotations
 import hmac
 from functools import wraps
 
-from flask import current_app, jsonify, request
-from flask_smorest import Blueprint
-from marshmallow import ValidationError
+from flask import Blueprint, current_app, jsonify, request
 
 from core import jobs as joblib
 from core.jobs import Example, JobParams
 from core.jobs.reaping import reap
 from service import dataplane, extensions
+from service.apidoc import operation, tag
 from service.errors import Busy, Conflict, InvalidInput, JobNotFound, TrainingOff, Unauthorized, Unavailable, shown
-from service.routes.common import config, documented, invalid, load_body, lookup, registry
+from service.routes.common import config, load_body, lookup, registry
 from service.schemas.common import ErrorBody
 from service.schemas.train import Job, JobList, JobQuery, TrainRequest
 
-blp = Blueprint("train", __name__, url_prefix="/train",
-                description="Continue training a model as a background job (bearer token)")
+blp = tag(Blueprint("train", __name__, url_prefix="/train"),
+          "Continue training a model as a background job (bearer token)")
 
 REQUEST, QUERY, JOB, JOBS = TrainRequest(), JobQuery(), Job(), JobList()
 ERRORS = {401: "missing or wrong bearer token", 403: "training over HTTP is off (no token configured)",
           503: "the job table cannot be reached"}
-SECURED = blp.doc(security=[{"bearerAuth": []}])
+
+
+def _errors(more: dict[int, str]) -> dict:
+    """The error answers of a /train operation: those they all share, and ``more``."""
+    return {status: (ErrorBody, what) for status, what in {**ERRORS, **more}.items()}
 
 
 def jobs() -> joblib.JobTable:
@@ -97,10 +100,9 @@ def _examples(given: list[dict], model) -> tuple[Example, ...]:
 
 
 @blp.route("/<model:name>", methods=["POST"])
-@documented(SECURED, blp.arguments(REQUEST), blp.response(202, Job),
-            *(blp.alt_response(s, schema=ErrorBody, description=d) for s, d in
-              {**ERRORS, 400: "malformed JSON", 404: "unknown model or version", 413: "body too large",
-               415: "not JSON", 422: "invalid parameters or examples", 429: "the job queue is full"}.items()))
+@operation(body=TrainRequest, secured=True, responses={
+    202: Job, **_errors({400: "malformed JSON", 404: "unknown model or version", 413: "body too large",
+                         415: "not JSON", 422: "invalid parameters or examples", 429: "the job queue is full"})})
 @authorized
 def submit(name):
     """Queue a job that trains a version of the model further and publishes the result as a new version."""
@@ -121,16 +123,11 @@ def submit(name):
 
 
 @blp.route("/jobs", methods=["GET"])
-@documented(SECURED, blp.arguments(QUERY, location="query"), blp.response(200, JobList),
-            *(blp.alt_response(s, schema=ErrorBody, description=d) for s, d in
-              {**ERRORS, 422: "invalid query"}.items()))
+@operation(query=JobQuery, secured=True, responses={200: JobList, **_errors({422: "invalid query"})})
 @authorized
 def list_jobs():
     """Jobs, newest first; filter by model and status."""
-    try:
-        query = QUERY.load(request.args.to_dict())
-    except ValidationError as err:
-        raise invalid(err.messages) from None
+    query = dataplane.load(QUERY, request.args.to_dict())
     return jsonify(JOBS.dump({"jobs": _reaped().list(**query)}))
 
 
@@ -142,8 +139,7 @@ def _job(job_id: str) -> joblib.Job:
 
 
 @blp.route("/jobs/<job_id>", methods=["GET"])
-@documented(SECURED, blp.response(200, Job),
-            *(blp.alt_response(s, schema=ErrorBody, description=d) for s, d in {**ERRORS, 404: "unknown job"}.items()))
+@operation(secured=True, responses={200: Job, **_errors({404: "unknown job"})})
 @authorized
 def get_job(job_id):
     """A job's status, progress per epoch, timings, parent and published version, promotion or error."""
@@ -151,9 +147,8 @@ def get_job(job_id):
 
 
 @blp.route("/jobs/<job_id>", methods=["DELETE"])
-@documented(SECURED, blp.response(200, Job),
-            *(blp.alt_response(s, schema=ErrorBody, description=d) for s, d in
-              {**ERRORS, 404: "unknown job", 409: "the job has finished, or has begun to publish"}.items()))
+@operation(secured=True, responses={
+    200: Job, **_errors({404: "unknown job", 409: "the job has finished, or has begun to publish"})})
 @authorized
 def cancel_job(job_id):
     """Cancel a job: a queued one at once, a running one at its next epoch (nothing is published).

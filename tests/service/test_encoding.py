@@ -68,3 +68,18 @@ def test_v2_outputs_are_the_tensors_the_metadata_announces(kind):
     announced = output_specs(model)
     assert [(o["name"], o["datatype"]) for o in written] == [(o["name"], o["datatype"]) for o in announced]
     assert [o["shape"] for o in written] == [[4 if d == -1 else d for d in o["shape"]] for o in announced]
+
+
+@pytest.mark.parametrize(("kind", "n_outputs", "labels"), [
+    ({}, 3, ("a", "b", "c")), ({"output": "sigmoid", "loss": "binary_crossentropy"}, 1, ("no", 'y"es')),
+    ({"output": "linear", "loss": "mse"}, 1, None), ({"output": "linear", "loss": "mse"}, 3, None)])
+def test_a_few_rows_and_many_are_written_alike(kind, n_outputs, labels):
+    # Up to FEW_ROWS the answer is built a dict a row, past it from the columns' texts: the
+    # same bytes either way, row for row, whatever the floats.
+    from service import encoding
+
+    model = _model("m", n_outputs, labels=labels, **kind)
+    rows = np.random.default_rng(1).uniform(-1, 1, (encoding.FEW_ROWS + 3, 2)) * 1e3
+    for n in range(1, encoding.FEW_ROWS + 3):
+        prediction = predict(model, rows[:n])
+        assert encoding._few_rows_json(prediction) == encoding._columns_json(prediction), n

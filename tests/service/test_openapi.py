@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+from service import apidoc
 from service.openapi import Document
 from service.registry import Snapshot
 
@@ -86,7 +87,7 @@ def test_each_snapshot_gets_its_own_document_even_where_ids_collide(app, monkeyp
 
     monkeypatch.setattr(service.openapi, "id", lambda obj: 1, raising=False)
     snapshot = app.extensions["tinymlp.registry"].snapshot
-    document = Document(app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict(), 100)
+    document = Document(apidoc.build(app, description="test"), 100)
     for name in ("red", "xor", "iris", "red"):
         only = Snapshot({name: snapshot.models[name]}, True)
         doc = document.for_snapshot(only)

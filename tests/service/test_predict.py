@@ -82,9 +82,9 @@ def nested(depth):
 
 # (what, path, body (dict -> JSON, str/bytes -> raw), content type, status, message fragment)
 BAD = [
-    ("string in a row", "/predict/red", {"inputs": [[255, "0", 0]]}, None, 422, "'0' is a str"),
-    ("boolean", "/predict/red", {"inputs": [[True, 0, 0]]}, None, 422, "True is a bool"),
-    ("null", "/predict/red", {"inputs": [[None, 0, 0]]}, None, 422, "None is a NoneType"),
+    ("string in a row", "/predict/red", {"inputs": [[255, "0", 0]]}, None, 422, '"0" (a string) is not a number'),
+    ("boolean", "/predict/red", {"inputs": [[True, 0, 0]]}, None, 422, "true (a boolean) is not a number"),
+    ("null", "/predict/red", {"inputs": [[None, 0, 0]]}, None, 422, "null is not a number"),
     ("float for red", "/predict/red", {"inputs": [[255.5, 0, 0]]}, None, 422, "not a whole number"),
     ("fraction for red", "/predict/red", {"inputs": [[0, 0.001, 0]]}, None, 422, "0.001 is not a whole number"),
     ("above range", "/predict/red", {"inputs": [[256, 0, 0]]}, None, 422, "256 is outside 0..255"),
@@ -101,12 +101,12 @@ BAD = [
     ("row too short", "/predict/red", {"inputs": [[1, 2]]}, None, 422, "row 0 has 2"),
     ("row too long", "/predict/red", {"inputs": [[1, 2, 3, 4]]}, None, 422, "row 0 has 4"),
     ("ragged rows", "/predict/red", {"inputs": [[1, 2, 3], [1, 2]]}, None, 422, "row 1 has 2"),
-    ("row is a number", "/predict/red", {"inputs": [5]}, None, 422, "row 0 is int"),
-    ("row is a string", "/predict/red", {"inputs": [[1, 2, 3], "1,2,3"]}, None, 422, "row 1 is str"),
+    ("row is a number", "/predict/red", {"inputs": [5]}, None, 422, "row 0 is a number"),
+    ("row is a string", "/predict/red", {"inputs": [[1, 2, 3], "1,2,3"]}, None, 422, "row 1 is a string"),
     ("unknown feature key", "/predict/red", {"inputs": [{"r": 1, "g": 2, "b": 3, "a": 4}]}, None, 422,
      "unknown field(s) ['a']"),
     ("missing feature key", "/predict/red", {"inputs": [{"r": 1, "g": 2}]}, None, 422, "missing ['b']"),
-    ("nested row", "/predict/red", {"inputs": [[[1], 2, 3]]}, None, 422, "[1] is a list"),
+    ("nested row", "/predict/red", {"inputs": [[[1], 2, 3]]}, None, 422, "[1] (a list) is not a number"),
     ("too many rows", "/predict/xor", {"inputs": [[0, 0]] * 1001}, None, 413, "at most 1000"),
     ("oversize body", "/predict/xor", {"inputs": [[0.123456789, 0.123456789]] * 3000}, None, 413, "larger than"),
     ("malformed JSON", "/predict/red", '{"inputs": [[1, 2, 3]', None, 400, "not valid JSON"),
@@ -120,7 +120,7 @@ BAD = [
     ("unknown version", "/predict/red/versions/99", {"inputs": [[1, 2, 3]]}, None, 404, "has no version 99"),
     ("unknown label", "/predict/red/labels/prod", {"inputs": [[1, 2, 3]]}, None, 404, "no label 'prod'"),
     ("GET on predict", "/predict/red", None, None, 405, "not allowed"),
-    ("string for iris", "/predict/iris", {"inputs": [["5.1", 3.5, 1.4, 0.2]]}, None, 422, "is a str"),
+    ("string for iris", "/predict/iris", {"inputs": [["5.1", 3.5, 1.4, 0.2]]}, None, 422, "(a string) is not a number"),
     ("iris out of bounds", "/predict/iris", {"inputs": [[-5.1, 3.5, 1.4, 0.2]]}, None, 422, "outside"),
 ]
 

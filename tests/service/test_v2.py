@@ -15,8 +15,8 @@ def infer(client, body, path="/v2/models/red/infer"):
 # (what, body, fragment of the error)
 MALFORMED = [
     ("a row beside a number", {"inputs": [{**GOOD, "shape": [2, 3], "data": [[255, 0, 0], 5]}]}, "flat"),
-    ("a null row", {"inputs": [{**GOOD, "shape": [2, 3], "data": [[255, 0, 0], None]}]}, "null"),
-    ("a null value", {"inputs": [{**GOOD, "data": [255, None, 0]}]}, "null"),
+    ("a null row", {"inputs": [{**GOOD, "shape": [2, 3], "data": [[255, 0, 0], None]}]}, "element 1 is null"),
+    ("a null value", {"inputs": [{**GOOD, "data": [255, None, 0]}]}, "element 1 is null, not a number"),
     ("an output name that is a list", {"inputs": [GOOD], "outputs": [{"name": []}]}, "outputs.0.name"),
     ("an output that is a string", {"inputs": [GOOD], "outputs": ["label"]}, 'such as {"name": "label"}'),
     ("an unknown output", {"inputs": [GOOD], "outputs": [{"name": "logits"}]}, "unknown output"),
@@ -34,8 +34,8 @@ MALFORMED = [
     ("too few values", {"inputs": [{**GOOD, "shape": [2, 3]}]}, "needs 6"),
     ("rows of the wrong length", {"inputs": [{**GOOD, "shape": [2, 3], "data": [[1, 2], [3, 4]]}]}, "2 rows of 3"),
     ("data not a list", {"inputs": [{**GOOD, "data": "255,0,0"}]}, "data"),
-    ("a string value", {"inputs": [{**GOOD, "data": [255, "0", 0]}]}, "not a number"),
-    ("a boolean value", {"inputs": [{**GOOD, "data": [255, True, 0]}]}, "not a number"),
+    ("a string value", {"inputs": [{**GOOD, "data": [255, "0", 0]}]}, "\"0\" (a string), not a number"),
+    ("a boolean value", {"inputs": [{**GOOD, "data": [255, True, 0]}]}, "true (a boolean), not a number"),
     ("a fraction in an INT tensor", {"inputs": [{**GOOD, "data": [255, 0.5, 0]}]}, "not a INT64"),
     ("out of a UINT8's range", {"inputs": [{**GOOD, "datatype": "UINT8", "data": [256, 0, 0]}]}, "UINT8"),
     ("out of the model's bounds", {"inputs": [{**GOOD, "data": [256, 0, 0]}]}, "outside 0..255"),
