@@ -1,0 +1,74 @@
+"""The data plane's fast path decides as the schemas do: a body the direct look takes is one
+the marshmallow schema takes too, giving back the same rows; and both protocols give the
+same answers for the same rows."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from marshmallow import ValidationError
+
+from service.dataplane import _usual_tensor
+from service.schemas.predict import PredictRequest
+from service.schemas.v2 import DATATYPES, InferRequest
+
+SCALARS = st.none() | st.booleans() | st.integers(-300, 300) | st.floats(allow_nan=False) | st.text(max_size=4)
+JSON = st.recursive(SCALARS,
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+                    max_leaves=8)
+NEAR = st.sampled_from([None, 1, "input", "x", [], [1, 3], [1.0, 3], [True, 3], [-1, 3], [1, 3, 1], "INT64", {}])
+TENSORS = st.fixed_dictionaries(
+    {}, optional={"name": st.sampled_from(["input", "x"]) | JSON, "datatype": st.sampled_from([*DATATYPES, "BF16"]),
+                  "shape": NEAR | st.lists(st.integers(-1, 4), max_size=3), "data": st.lists(JSON, max_size=4) | JSON,
+                  "parameters": JSON})
+BODIES = st.fixed_dictionaries(
+    {}, optional={"inputs": st.lists(TENSORS | JSON, max_size=2) | JSON, "id": st.text(max_size=3) | JSON,
+                  "outputs": JSON, "parameters": JSON, "extra": JSON}) | JSON
+
+
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+@given(BODIES)
+def test_a_v2_body_the_direct_look_takes_the_schema_takes_alike(body):
+    tensor = _usual_tensor(body)
+    if tensor is None:
+        return  # the schema decides (the slow path runs it)
+    loaded = InferRequest().load(body)
+    assert loaded["inputs"][0] == tensor and loaded.get("id") == body.get("id") and not loaded.get("outputs")
+
+
+@settings(max_examples=300)
+@given(st.fixed_dictionaries({}, optional={"inputs": JSON, "extra": JSON}) | JSON)
+def test_a_native_body_the_direct_look_takes_the_schema_takes_alike(body):
+    direct = type(body) is dict and len(body) == 1 and type(body.get("inputs")) is list
+    try:
+        loaded = PredictRequest().load(body)
+    except ValidationError:
+        assert not direct
+        return
+    assert direct and loaded["inputs"] == body["inputs"]
+
+
+def test_the_usual_shapes_take_the_direct_look():
+    good = {"name": "input", "datatype": "INT64", "shape": [2, 3], "data": [1, 2, 3, 4, 5, 6]}
+    assert _usual_tensor({"inputs": [good]}) is good
+    assert _usual_tensor({"id": "a", "inputs": [good]}) is good
+
+
+@pytest.mark.parametrize("n", [1, 7, 300])
+def test_both_protocols_answer_alike_for_the_same_rows(client, n):
+    rows = np.random.default_rng(n).integers(0, 256, size=(n, 3)).tolist()
+    native = client.post("/predict/red", json={"inputs": rows}).json
+    flat = [v for row in rows for v in row]
+    for data in (flat, rows):  # flat and nested
+        v2 = client.post("/v2/models/red/infer", data=json.dumps({"inputs": [
+            {"name": "input", "datatype": "INT64", "shape": [n, 3], "data": data}]}),
+            content_type="application/json").json
+        out = {o["name"]: o for o in v2["outputs"]}
+        assert out["label"]["data"] == [p["label"] for p in native["predictions"]]
+        proba = np.asarray(out["probabilities"]["data"]).reshape(n, 2)
+        expected = np.array([[p["probabilities"]["red"], p["probabilities"]["not_red"]] for p in native["predictions"]])
+        np.testing.assert_array_equal(proba, expected)  # the same batch: the same kernel, the same bits
