@@ -3,6 +3,7 @@
 #   docker build -t tinymlp .
 #   docker run --rm -p 8000:8000 tinymlp                      # the API (models from the volume)
 #   docker run --rm tinymlp python -m trainer all              # train the default models
+#   docker run --rm --network host tinymlp tinymlp --url http://localhost:8000 models   # the client
 #
 # BASE_IMAGE defaults to the official python:3.11-slim; `make ci-images` (docker/stand-ins) builds a
 # stand-in under that tag from a Debian mirror, for machines that cannot reach a registry.
@@ -13,14 +14,13 @@ FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_DEFAULT_TIMEOUT=120
 WORKDIR /src
 RUN python3 -m venv /opt/venv
-COPY pyproject.toml README.md ./
-COPY mlp ./mlp
-COPY core ./core
-COPY trainer ./trainer
-COPY service ./service
+# The context is what .dockerignore lets through: pyproject.toml, README.md and every package
+# the wheel is made of (tests/deploy/test_packaging.py keeps the two lists together).
+COPY . ./
 RUN /opt/venv/bin/pip wheel --wheel-dir /wheels '.[plots]' \
  && /opt/venv/bin/pip install --no-index --find-links /wheels 'tinymlp[plots]' \
- && /opt/venv/bin/python -c "import mlp, core, trainer, service; print('tinymlp installed')"
+ && /opt/venv/bin/python -c "import mlp, core, trainer, service, client; print('tinymlp installed')" \
+ && /opt/venv/bin/tinymlp --help >/dev/null
 
 # --- runtime: the venv and the gunicorn config; no compilers, no sources, not root --------
 FROM ${BASE_IMAGE} AS runtime

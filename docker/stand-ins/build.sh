@@ -11,6 +11,7 @@
 # a running Docker engine.
 set -euo pipefail
 cd "$(dirname "$0")"
+../engine-check.sh
 
 PYTHON_TAG=${PYTHON_TAG:-python:3.11-slim}
 NGINX_TAG=${NGINX_TAG:-nginx:1.27-bookworm}

@@ -8,6 +8,7 @@ TINYMLP_STACK_URL and TINYMLP_TRAIN_TOKEN set; without them these tests skip, sa
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 import urllib.request
 
@@ -59,3 +60,12 @@ def test_everything_goes_through_the_proxy(tinymlp):
     with pytest.raises(TooLarge, match="larger than") as e:  # refused by the proxy, before gunicorn
         huge._call("POST", "/predict/red", json={"inputs": [[1, 2, 3]] * 400_000})
     assert e.value.status == 413
+
+
+def test_the_images_tinymlp_command_asks_the_stack():
+    # The image compose built, its own client on the host's network (CI's engine has no bridge).
+    run = subprocess.run(["docker", "run", "--rm", "--network", "host", "tinymlp:local",
+                          "tinymlp", "--url", URL, "predict", "red", "255,0,0"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split("\t")[1] == "red", run.stdout
