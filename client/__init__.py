@@ -20,11 +20,14 @@ from client.errors import (
     NotFound,
     RateLimited,
     TooLarge,
+    TooLargeAnswer,
     Unauthorized,
     Unavailable,
+    UnexpectedAnswer,
 )
 from client.jobs import Job
 from client.types import ModelInfo, Prediction, Predictions, Readiness
 
 __all__ = ["Client", "ClientError", "Conflict", "InvalidInput", "Job", "ModelInfo", "NotFound", "Prediction",
-           "Predictions", "RateLimited", "Readiness", "TooLarge", "Unauthorized", "Unavailable", "__version__"]
+           "Predictions", "RateLimited", "Readiness", "TooLarge", "TooLargeAnswer", "Unauthorized", "Unavailable",
+           "UnexpectedAnswer", "__version__"]
