@@ -149,10 +149,10 @@ def test_an_answer_larger_than_the_cap_is_refused_while_it_streams(declared):
             h.wfile.write(chunk)
 
     with FakeService({("GET", "/models"): huge}) as fake, \
-            Client(fake.base, max_answer_bytes=2**20, timeout=60) as client:
-        with pytest.raises(TooLargeAnswer, match=r"/models answered .*more than the client takes \(1 MiB; raise "
-                                                 r"max_answer_bytes"):
-            client.models()
+            Client(fake.base, max_answer_bytes=2**20, timeout=60) as client, \
+            pytest.raises(TooLargeAnswer, match=r"/models answered .*more than the client takes \(1 MiB; raise "
+                                                r"max_answer_bytes"):
+        client.models()
 
 
 def test_a_mutating_call_never_follows_a_redirect():
