@@ -119,7 +119,8 @@ class Job:
                 if bar is not None:
                     bar.show(self)
                 if self.finished:
-                    self._seen_finished = time.monotonic()
+                    if self._seen_finished is None:  # the promise counts from the first sight
+                        self._seen_finished = time.monotonic()
                     break
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"job {self.id} is still {self.status} after {timeout:g} s")
