@@ -56,6 +56,8 @@ class Client:
             raise ValueError("the training token holds a control character (a newline?); give the token alone")
         if not (isinstance(batch_size, int) and batch_size > 0):
             raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
+        if not (isinstance(retries, int) and retries >= 0):
+            raise ValueError(f"retries must be a whole number, 0 or more, got {retries!r}")
         self.timeout = timeout
         self.retries = retries
         self.batch_size = batch_size

@@ -112,9 +112,9 @@ class Transport:
     raises a ClientError that says, in one line, why no usable answer came."""
 
     def __init__(self, *, retries: int, timeout: float, max_answer_bytes: int, user_agent: str):
-        if not timeout > 0:
+        if isinstance(timeout, bool) or not (isinstance(timeout, int | float) and 0 < timeout < float("inf")):
             raise ValueError(f"the timeout must be a positive number of seconds, got {timeout!r}")
-        if not max_answer_bytes > 0:
+        if isinstance(max_answer_bytes, bool) or not (isinstance(max_answer_bytes, int) and max_answer_bytes > 0):
             raise ValueError(f"the largest answer taken must be a positive number of bytes, got {max_answer_bytes!r}")
         self.timeout = timeout
         self.max_answer_bytes = max_answer_bytes
