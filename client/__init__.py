@@ -3,7 +3,7 @@
     from client import Client
     with Client("http://localhost:8000", token="...") as tinymlp:
         tinymlp.predict("red", [[255, 0, 0], [12, 200, 40]]).labels     # ['red', 'not_red']
-        job = tinymlp.train("red", epochs=5).wait(progress=True)
+        job = tinymlp.train("red", epochs=5).wait(progress=True, served=True)
 
 The command line is ``tinymlp`` (``python -m client``).
 """

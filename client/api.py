@@ -61,7 +61,7 @@ class Client:
         self.timeout = timeout
         self.retries = retries
         self.batch_size = batch_size
-        self.transport = Transport(retries=retries, timeout=timeout, max_answer_bytes=max_answer_bytes,
+        self.transport = Transport(self.url, retries=retries, timeout=timeout, max_answer_bytes=max_answer_bytes,
                                    user_agent=f"tinymlp-client/{__version__} python-requests/{requests.__version__}")
 
     def close(self) -> None:

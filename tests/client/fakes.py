@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as gunicorn behind nginx
+    disable_nagle_algorithm = True  # headers and body go in separate writes: no 40 ms wait for an ACK
 
     def _any(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
