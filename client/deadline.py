@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import os
 import socket
 import threading
 import time
@@ -47,6 +48,7 @@ class Deadline:
         self._lock = threading.Lock()
         self._over = False
         self._token = None
+        self._watch_key: int | None = None  # its entry in the watchdog, once a socket is watched
 
     @property
     def expired(self) -> bool:
@@ -117,7 +119,7 @@ class _Watchdog:
 
     def discard(self, deadline: Deadline) -> None:
         with self._cond:
-            self._live.discard(getattr(deadline, "_watch_key", None))
+            self._live.discard(deadline._watch_key)
 
     def _run(self) -> None:
         while True:
@@ -140,6 +142,8 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+# A forked child has none of the parent's threads (and maybe a lock held by one): a fresh watchdog.
+os.register_at_fork(after_in_child=_WATCHDOG.__init__)
 
 
 class _Watched:
