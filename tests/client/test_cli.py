@@ -11,8 +11,7 @@ import sys
 import pytest
 
 from client.cli import build_parser
-from tests.client.test_client import TOKEN, service  # noqa: F401 - the module's service fixture
-from tests.processes import free_port
+from tests.client.test_client import TOKEN, free_port, service  # noqa: F401 - the module's service fixture
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from client import Client, Conflict, InvalidInput, NotFound, RateLimited, Unauth
 from tests.e2e.conftest import call
 from tests.processes import ROOT, Gunicorn, TrainerWorker, free_port
 
-TOKEN = "client-token"
+TOKEN = "client-token-0123456789ab"
 MAX_ROWS = 50
 
 

@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from tests.processes import ROOT, Gunicorn, TrainerWorker
+from tests.client.test_client import ROOT, Gunicorn, TrainerWorker  # the process harness, as imported there
 
-TOKEN = "readme-token"
+TOKEN = "readme-token-0123456789ab"  # the service takes 16 characters or more
 
 
 def readme_script() -> str:

@@ -15,7 +15,7 @@ from client import Client, ClientError, TooLargeAnswer, Unavailable
 from client.deadline import Deadline
 from client.transport import RETRY_AFTER_CAP, DeadlineRetry
 from tests.client.fakes import FakeService, answer, job_json, model_json
-from tests.processes import free_port
+from tests.client.test_client import free_port  # the process harness, as the client's tests import it
 
 PREDICTION = {"label": "red", "probabilities": {"red": 0.9, "not_red": 0.1}}
 
