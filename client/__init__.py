@@ -3,7 +3,7 @@
     from client import Client
     with Client("http://localhost:8000", token="...") as tinymlp:
         tinymlp.predict("red", [[255, 0, 0], [12, 200, 40]]).labels     # ['red', 'not_red']
-        job = tinymlp.train("red", epochs=5).wait(progress=True)
+        job = tinymlp.train("red", epochs=5).wait(progress=True, served=True)
 
 The command line is ``tinymlp`` (``python -m client``).
 """
@@ -20,11 +20,14 @@ from client.errors import (
     NotFound,
     RateLimited,
     TooLarge,
+    TooLargeAnswer,
     Unauthorized,
     Unavailable,
+    UnexpectedAnswer,
 )
 from client.jobs import Job
 from client.types import ModelInfo, Prediction, Predictions, Readiness
 
 __all__ = ["Client", "ClientError", "Conflict", "InvalidInput", "Job", "ModelInfo", "NotFound", "Prediction",
-           "Predictions", "RateLimited", "Readiness", "TooLarge", "Unauthorized", "Unavailable", "__version__"]
+           "Predictions", "RateLimited", "Readiness", "TooLarge", "TooLargeAnswer", "Unauthorized", "Unavailable",
+           "UnexpectedAnswer", "__version__"]

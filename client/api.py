@@ -1,29 +1,33 @@
-"""``Client``: tinymlp over HTTP, on one ``requests.Session`` (keep-alive).
+"""``Client``: tinymlp over HTTP, its calls and what their answers mean.
 
 Every call sends a ``User-Agent`` naming this client and an ``X-Request-ID`` (the same on its
-retries), which an error reports. Retries, with backoff, happen only where they are safe: a
-connection that could not be made, and 502/503/504 answers to calls that change nothing
-(reads and predictions). Submitting a training job is retried only if the connection could
-not be made at all: it is never sent twice.
+retries), which an error reports. How a call travels (retries where they are safe, a total
+deadline, a cap on the answer's size, redirects) is ``client.transport``; here an answer is
+read as JSON and checked against what a tinymlp service sends, and an error status becomes
+the exception of its kind.
 """
 
 from __future__ import annotations
 
+import json as jsonlib
 import os
-import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from urllib.parse import quote
 
 import requests
 
 from client import __version__
-from client.errors import BY_STATUS, ClientError, RateLimited, TooLarge, Unavailable
+from client.answers import Malformed, list_of, obj
+from client.answers import field as get
+from client.errors import BY_STATUS, ClientError, RateLimited, TooLarge, Unavailable, UnexpectedAnswer
 from client.jobs import Job
-from client.types import ModelInfo, Prediction, Predictions, Readiness
+from client.text import printable, shortened
+from client.transport import MAX_ANSWER_BYTES, Answer, Transport
+from client.types import ModelInfo, Prediction, Predictions, Readiness, models_answer, predictions_answer
 
 DEFAULT_URL = "http://localhost:8000"
-RETRY_STATUSES = (502, 503, 504)
 MAX_ROWS = 10_000  # rows per request: the service's default TINYMLP_MAX_ROWS (a smaller limit is found out)
 
 Row = Sequence[float] | dict[str, float]
@@ -37,23 +41,31 @@ class Client:
         ['red']
 
     ``token`` (default: $TINYMLP_TRAIN_TOKEN) is sent to the /train endpoints only.
-    ``timeout`` is seconds per request; ``retries`` how many times a safe call is tried again.
+    ``timeout`` is the seconds a call may take in all: connecting, retries and the whole
+    answer. ``retries``: how many times a call is tried again where that is safe.
+    ``max_answer_bytes``: the largest answer taken (64 MiB); a larger one is an error.
     """
 
     def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 10,
-                 retries: int = 3, batch_size: int = MAX_ROWS):
+                 retries: int = 3, batch_size: int = MAX_ROWS, max_answer_bytes: int = MAX_ANSWER_BYTES):
         self.url = (url or os.environ.get("TINYMLP_URL") or DEFAULT_URL).rstrip("/")
         if not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"the service's URL must start with http:// or https://, got {self.url!r}")
+            raise ValueError(f"the service's URL must start with http:// or https://, got {printable(self.url)!r}")
         self.token = token if token is not None else (os.environ.get("TINYMLP_TRAIN_TOKEN") or None)
+        if self.token and not self.token.isprintable():
+            raise ValueError("the training token holds a control character (a newline?); give the token alone")
+        if not (isinstance(batch_size, int) and batch_size > 0):
+            raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
+        if not (isinstance(retries, int) and retries >= 0):
+            raise ValueError(f"retries must be a whole number, 0 or more, got {retries!r}")
         self.timeout = timeout
         self.retries = retries
         self.batch_size = batch_size
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = f"tinymlp-client/{__version__} python-requests/{requests.__version__}"
+        self.transport = Transport(self.url, retries=retries, timeout=timeout, max_answer_bytes=max_answer_bytes,
+                                   user_agent=f"tinymlp-client/{__version__} python-requests/{requests.__version__}")
 
     def close(self) -> None:
-        self.session.close()
+        self.transport.close()
 
     def __enter__(self) -> Client:
         return self
@@ -61,65 +73,29 @@ class Client:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # -- the one place requests go out -------------------------------------------------
+    # -- the one place calls go out --------------------------------------------------------
 
-    def _call(self, method: str, path: str, *, json=None, params=None, auth: bool = False,
-              idempotent: bool = True) -> dict:
-        """One call; the decoded JSON answer, or a ClientError saying what went wrong."""
+    def _call(self, method: str, path: str, parse: Callable = obj, *, json=None, params=None, auth: bool = False,
+              idempotent: bool = True):
+        """One call; its answer read by ``parse``, or a ClientError saying what went wrong.
+        ``idempotent``: the call changes nothing, so it may be sent again."""
         url = self.url + path
-        headers = {"X-Request-ID": uuid.uuid4().hex}
+        request_id = uuid.uuid4().hex
+        headers = {"X-Request-ID": request_id}
         if auth and self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        for attempt in range(self.retries + 1):
-            last = attempt == self.retries
-            try:
-                resp = self.session.request(method, url, json=json, params=params, headers=headers,
-                                            timeout=self.timeout)
-            except requests.exceptions.ConnectionError as e:
-                # Nothing was sent if the connection could not be made: safe to try again even
-                # for a job submission. Once sent, only calls that change nothing are repeated.
-                not_sent = isinstance(e, requests.exceptions.ConnectTimeout) or _refused(e)
-                if last or not (idempotent or not_sent):
-                    raise Unavailable(f"could not reach {url}: {_reason(e)}", url=url,
-                                      request_id=headers["X-Request-ID"]) from None
-                self._sleep(attempt, None)
-                continue
-            except requests.exceptions.Timeout:
-                if last or not idempotent:
-                    raise Unavailable(f"{url} did not answer within {self.timeout:g} s", url=url,
-                                      request_id=headers["X-Request-ID"]) from None
-                self._sleep(attempt, None)
-                continue
-            if resp.status_code in RETRY_STATUSES and idempotent and not last:
-                self._sleep(attempt, resp.headers.get("Retry-After"))
-                continue
-            return self._answer(resp, url, headers["X-Request-ID"])
-        raise AssertionError("unreachable")
-
-    @staticmethod
-    def _sleep(attempt: int, retry_after: str | None) -> None:
-        asked = _seconds(retry_after)
-        time.sleep(max(0.2 * 2**attempt, min(asked, 10.0) if asked is not None else 0))
-
-    @staticmethod
-    def _answer(resp: requests.Response, url: str, request_id: str) -> dict:
+            headers["Authorization"] = b"Bearer " + self.token.encode()  # UTF-8, as curl sends it
+        answer = self.transport.send(method, url, idempotent=idempotent, headers=headers, json=json, params=params)
+        body = _json(answer)
+        if not 200 <= answer.status < 300:
+            raise _error(answer, body, url, request_id)
+        if body is _NOT_JSON:
+            raise UnexpectedAnswer(f"{url} answered {answer.status} with something that is not JSON"
+                                   f"{_preview(answer)}", status=answer.status, url=url, request_id=request_id)
         try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        if resp.ok:
-            if body is None:
-                raise ClientError(f"{url} answered {resp.status_code} without JSON", status=resp.status_code, url=url,
-                                  request_id=request_id)
-            return body
-        info = body if isinstance(body, dict) else {}
-        message = info.get("message") or info.get("error") or f"{resp.status_code} {resp.reason}".strip()
-        cls = BY_STATUS.get(resp.status_code, Unavailable if resp.status_code >= 500 else ClientError)
-        kwargs = {"status": resp.status_code, "errors": info.get("errors"), "url": url,
-                  "request_id": info.get("request_id") or resp.headers.get("X-Request-ID") or request_id}
-        if cls is RateLimited:
-            kwargs["retry_after"] = _seconds(resp.headers.get("Retry-After"))
-        raise cls(message, **kwargs)
+            return parse(body)
+        except Malformed as e:
+            raise UnexpectedAnswer(f"{url} answered what a tinymlp service does not send: {e}", status=answer.status,
+                                   url=url, request_id=request_id) from None
 
     # -- predictions ---------------------------------------------------------------------
 
@@ -127,7 +103,8 @@ class Client:
                 label: str | None = None) -> Predictions:
         """Predictions for ``rows`` (lists in the model's feature order, or objects keyed by
         feature name), by the served version, a pinned ``version`` or a ``label``'s. Large
-        inputs go in batches within the service's row limit, answers joined in order.
+        inputs go in batches within the service's row limit, answers joined in order; an
+        answer with fewer (or more) predictions than rows sent is an error.
 
             >>> client.predict("red", [[255, 0, 0], {"r": 0, "g": 0, "b": 255}]).labels
             ['red', 'not_red']
@@ -145,14 +122,15 @@ class Client:
         while start < len(rows):
             batch = rows[start:start + size]
             try:
-                answer = self._call("POST", path, json={"inputs": batch})
+                body, (_, predictions) = self._call("POST", path, partial(_with_predictions, len(batch)),
+                                                    json={"inputs": batch})
             except TooLarge:
                 if size == 1:
                     raise
                 size = max(1, size // 2)  # the service takes fewer rows (or bytes) a request: find out how many
                 continue
-            out.extend(Prediction.from_json(p, answer["version"]) for p in answer["predictions"])
-            answers.append(answer)
+            out.extend(predictions)
+            answers.append(body)
             start += len(batch)
         return Predictions(model, out, answers)
 
@@ -164,11 +142,11 @@ class Client:
             >>> [m.name for m in client.models()]
             ['checkerboard', 'house_prices', 'iris', 'quadrant', 'red', 'sine', 'xor']
         """
-        return [ModelInfo.from_json(m) for m in self._call("GET", "/models")["models"]]
+        return self._call("GET", "/models", models_answer)
 
     def model(self, name: str) -> ModelInfo:
         """One model.   >>> client.model("red").served_version"""
-        return ModelInfo.from_json(self._call("GET", f"/models/{_segment(name)}"))
+        return self._call("GET", f"/models/{_segment(name)}", ModelInfo.from_json)
 
     def ready(self) -> Readiness:
         """Whether the service can serve (truthy), and what each model serves or why it cannot.
@@ -177,12 +155,11 @@ class Client:
             True
         """
         try:
-            body = self._call("GET", "/readyz")
+            return self._call("GET", "/readyz", Readiness.from_json)
         except Unavailable as e:
             if e.status is None:
                 raise
             return Readiness(False, {}, {}, e.message)
-        return Readiness(True, body.get("models", {}), body.get("failures", {}))
 
     # -- training jobs -------------------------------------------------------------------
 
@@ -191,6 +168,7 @@ class Client:
               batch_size: int | None = None, seed: int | None = None, from_version: int | None = None) -> Job:
         """Queue a job that trains ``model`` further; the job, as queued. ``examples`` are
         labelled rows: ``(row, label_or_value)`` pairs or ``{"input": row, "label": ...}``.
+        Sent once: never retried unless the connection could not be made at all.
 
             >>> job = client.train("red", epochs=5, examples=[([250, 10, 10], "red")])
             >>> job.wait().status
@@ -201,21 +179,68 @@ class Client:
                                   ("from_version", from_version)) if v is not None}
         if examples is not None:
             body["examples"] = [_example(e) for e in examples]
-        answer = self._call("POST", f"/train/{_segment(model)}", json=body, auth=True, idempotent=False)
-        return Job.from_json(answer, self)
+        return self._call("POST", f"/train/{_segment(model)}", self._job, json=body, auth=True, idempotent=False)
 
     def job(self, job_id: str) -> Job:
         """A job's state now.   >>> client.job("3f2a9c0d41b7e8a2").status"""
-        return Job.from_json(self._call("GET", f"/train/jobs/{_segment(job_id)}", auth=True), self)
+        return self._call("GET", f"/train/jobs/{_segment(job_id)}", self._job, auth=True)
 
     def jobs(self, *, model: str | None = None, status: str | None = None, limit: int = 100) -> list[Job]:
         """Jobs, newest first.   >>> [j.status for j in client.jobs(model="red")]"""
         params = {k: v for k, v in (("model", model), ("status", status), ("limit", limit)) if v is not None}
-        return [Job.from_json(j, self) for j in self._call("GET", "/train/jobs", params=params, auth=True)["jobs"]]
+
+        def parse(body) -> list[Job]:
+            listed = get(obj(body, "the answer"), "jobs", list_of(lambda j, where: j), "the answer")
+            return [Job.from_json(j, self, f"jobs[{i}]") for i, j in enumerate(listed)]
+
+        return self._call("GET", "/train/jobs", parse, params=params, auth=True)
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a job.   >>> client.cancel("3f2a9c0d41b7e8a2").cancel_requested"""
-        return Job.from_json(self._call("DELETE", f"/train/jobs/{_segment(job_id)}", auth=True), self)
+        return self._call("DELETE", f"/train/jobs/{_segment(job_id)}", self._job, auth=True, idempotent=False)
+
+    def _job(self, body) -> Job:
+        return Job.from_json(body, self)
+
+
+def _with_predictions(rows: int, body) -> tuple[dict, tuple[int, list[Prediction]]]:
+    """The answer as it came, and its version and predictions, one per row sent."""
+    return body, predictions_answer(body, rows)
+
+
+_NOT_JSON = object()
+
+
+def _json(answer: Answer):
+    """The answer's body decoded, or _NOT_JSON."""
+    try:
+        return jsonlib.loads(answer.content)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's JSON reader goes
+        return _NOT_JSON
+
+
+def _preview(answer: Answer) -> str:
+    kind = answer.headers.get("Content-Type", "")
+    text = answer.content[:200].decode("utf-8", "replace").strip()
+    return (f" ({printable(kind)})" if kind else "") + (f": {shortened(text, 80)}" if text else ": an empty body")
+
+
+def _error(answer: Answer, body, url: str, request_id: str) -> ClientError:
+    """The exception for an error status, with the service's own message when it sent one."""
+    info = body if isinstance(body, dict) else {}
+    said = next((info[k] for k in ("message", "error") if isinstance(info.get(k), str) and info[k].strip()), None)
+    if said is None:
+        said = f"{url} answered {answer.status} {answer.reason}".strip()
+        if body is _NOT_JSON and answer.content.strip():
+            said += " with something that is not a tinymlp error" + _preview(answer)
+    cls = BY_STATUS.get(answer.status, Unavailable if answer.status >= 500 else ClientError)
+    errors = info.get("errors") if isinstance(info.get("errors"), list) else None
+    given_id = info.get("request_id") if isinstance(info.get("request_id"), str) else None
+    kwargs = {"status": answer.status, "errors": errors, "url": url,
+              "request_id": shortened(given_id or answer.headers.get("X-Request-ID") or request_id, 100)}
+    if cls is RateLimited:
+        kwargs["retry_after"] = _seconds(answer.headers.get("Retry-After"))
+    return cls(shortened(said), **kwargs)
 
 
 def _seconds(retry_after: str | None) -> float | None:
@@ -230,7 +255,7 @@ def _segment(text) -> str:
     cannot be sent at all (servers decode %2F back into a path separator), so it is refused."""
     text = str(text)
     if "/" in text:
-        raise ValueError(f"{text!r} cannot be a model name, label or job id: it holds a '/'")
+        raise ValueError(f"{printable(text)!r} cannot be a model name, label or job id: it holds a '/'")
     return quote(text, safe="")
 
 
@@ -240,19 +265,3 @@ def _example(e) -> dict:
     row, target = e
     row = row if isinstance(row, dict) else list(row)
     return {"input": row, "label": target} if isinstance(target, str) else {"input": row, "value": target}
-
-
-def _refused(e: Exception) -> bool:
-    """Whether a ConnectionError happened before anything was sent (refused, no route, DNS)."""
-    text = repr(e)
-    return any(s in text for s in ("NewConnectionError", "Connection refused", "Name or service not known",
-                                   "No route to host", "nodename nor servname"))
-
-
-def _reason(e: Exception) -> str:
-    text = str(e)
-    for marker in ("Connection refused", "Name or service not known", "No route to host", "timed out",
-                   "Connection reset", "Connection aborted", "Remote end closed connection"):
-        if marker in text:
-            return marker.lower()
-    return type(e).__name__

@@ -24,9 +24,18 @@ class ClientError(Exception):
         self.url = url
 
     def __str__(self) -> str:
-        where = f" (HTTP {self.status}" if self.status else " ("
-        where += f", request {self.request_id})" if self.request_id else ")" if self.status else ""
-        return self.message + ("" if where == " (" else where)
+        notes = ([f"HTTP {self.status}"] if self.status else []) + (
+            [f"request {self.request_id}"] if self.request_id else [])
+        return f"{self.message} ({', '.join(notes)})" if notes else self.message
+
+
+class UnexpectedAnswer(ClientError):
+    """The service answered something tinymlp does not send: not JSON, a list where an object
+    belongs, a key missing, a null where a number belongs, fewer predictions than rows..."""
+
+
+class TooLargeAnswer(UnexpectedAnswer):
+    """The answer is larger than the client takes (``Client(max_answer_bytes=...)``)."""
 
 
 class InvalidInput(ClientError):
@@ -58,7 +67,8 @@ class RateLimited(ClientError):
 
 
 class Unavailable(ClientError):
-    """502, 503 or 504, or the service could not be reached at all (``status`` None)."""
+    """502, 503 or 504, or no answer at all (``status`` None): the service could not be
+    reached, or did not answer in full within the client's timeout."""
 
 
 BY_STATUS = {400: InvalidInput, 401: Unauthorized, 403: Unauthorized, 404: NotFound, 409: Conflict,

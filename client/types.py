@@ -1,8 +1,25 @@
-"""What the service answers, as typed records: predictions, models, readiness, jobs."""
+"""What the service answers, as typed records: predictions, models, readiness. Each is read
+from JSON through ``client.answers``, so an answer of the wrong shape is one clear error."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from client.answers import (
+    Malformed,
+    dict_of,
+    integer,
+    list_of,
+    nullable,
+    number,
+    obj,
+    text,
+)
+from client.answers import field as get
+
+
+def _value(value, where: str) -> float | list[float]:
+    return list_of(number)(value, where) if isinstance(value, list) else number(value, where)
 
 
 @dataclass(frozen=True)
@@ -16,8 +33,24 @@ class Prediction:
     value: float | list[float] | None = None
 
     @classmethod
-    def from_json(cls, data: dict, version: int) -> Prediction:
-        return cls(version, data.get("label"), data.get("probabilities"), data.get("value"))
+    def from_json(cls, data, version: int, where: str = "prediction") -> Prediction:
+        data = obj(data, where)
+        if "label" in data:
+            return cls(version, get(data, "label", text, where), get(data, "probabilities", dict_of(number), where))
+        if "value" in data:
+            return cls(version, value=get(data, "value", _value, where))
+        raise Malformed(f"{where} has neither a 'label' nor a 'value'")
+
+
+def predictions_answer(body, rows: int) -> tuple[int, list[Prediction]]:
+    """The version and one prediction per row sent, from a predict answer."""
+    body = obj(body, "the answer")
+    version = get(body, "version", integer, "the answer")
+    given = get(body, "predictions", list_of(lambda p, where: p), "the answer")
+    if len(given) != rows:
+        raise Malformed(f"the answer holds {len(given)} prediction{'s' * (len(given) != 1)} for {rows} "
+                        f"row{'s' * (rows != 1)} sent")
+    return version, [Prediction.from_json(p, version, f"predictions[{i}]") for i, p in enumerate(given)]
 
 
 @dataclass(frozen=True)
@@ -65,20 +98,52 @@ class ModelInfo:
     label_error: str | None = None
     unservable: str | None = None
 
+    @property
+    def newest(self) -> int | None:
+        return max(self.versions, default=None)
+
     @classmethod
-    def from_json(cls, d: dict) -> ModelInfo:
-        output = d.get("output") or {}
-        return cls(d["name"], d.get("served_version"), d.get("versions", []), d.get("labels", {}), d.get("task"),
-                   (d.get("input") or {}).get("features", []), output.get("kind"), output.get("labels"),
-                   d.get("failures", {}), d.get("label_error"), d.get("unservable"))
+    def from_json(cls, d, where: str = "the answer") -> ModelInfo:
+        d = obj(d, where)
+        spec = get(d, "input", nullable(obj), where, default=None) or {}
+        output = get(d, "output", nullable(obj), where, default=None) or {}
+        return cls(get(d, "name", text, where), get(d, "served_version", nullable(integer), where, default=None),
+                   get(d, "versions", list_of(integer), where, default=[]),
+                   get(d, "labels", dict_of(integer), where, default={}),
+                   get(d, "task", nullable(text), where, default=None),
+                   get(spec, "features", list_of(text), f"{where}.input", default=[]),
+                   get(output, "kind", nullable(text), f"{where}.output", default=None),
+                   get(output, "labels", nullable(list_of(text)), f"{where}.output", default=None),
+                   get(d, "failures", dict_of(text), where, default={}),
+                   get(d, "label_error", nullable(text), where, default=None),
+                   get(d, "unservable", nullable(text), where, default=None))
+
+
+def models_answer(body) -> list[ModelInfo]:
+    models = get(obj(body, "the answer"), "models", list_of(lambda m, where: m), "the answer")
+    return [ModelInfo.from_json(m, f"models[{i}]") for i, m in enumerate(models)]
 
 
 @dataclass(frozen=True)
 class Readiness:
+    """Whether the service can serve (truthy), what each model serves, which cannot be served
+    and why; ``reload_interval``: seconds between its store scans, if it says."""
+
     ready: bool
-    models: dict[str, int]
+    models: dict[str, int | None]
     failures: dict[str, str]
     message: str | None = None
+    reload_interval: float | None = None
 
     def __bool__(self) -> bool:
         return self.ready
+
+    @classmethod
+    def from_json(cls, body) -> Readiness:
+        body = obj(body, "the answer")
+        interval = get(body, "reload_interval", nullable(number), "the answer", default=None)
+        if interval is not None and not interval >= 0:
+            raise Malformed(f"the answer's reload_interval is {interval}, expected seconds (0 or more)")
+        return cls(True, get(body, "models", dict_of(nullable(integer)), "the answer", default={}),
+                   get(body, "failures", dict_of(text), "the answer", default={}), None, interval)
+
