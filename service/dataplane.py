@@ -13,7 +13,13 @@ In between, for both protocols alike:
    model's input spec by one function (``validation.check_matrix``). The boolean fast path:
    a body with no ``true``/``false`` in its text may be typed by numpy at once.
 2. ``predict``: the model on the checked matrix.
-3. the protocol's encoder: the native JSON answer, or V2 tensors.
+3. the protocol's encoder: the native JSON answer, or V2 tensors, each carrying the request's
+   id (native: ``id``; V2: the client's ``id`` if it gave one, else the request's).
+
+What was served (``Served``: the request id, the model, the checked matrix, the prediction)
+is handed, after the answer has gone, to the app's observers (``service.extensions``): the
+work that must not delay or change an answer, such as comparing a rollout's two versions or
+logging the prediction.
 
 All of it runs with the cyclic garbage collector paused (``gc_paused``): a 10,000-row body
 is ~40,000 Python objects, none of them in cycles, which would otherwise trigger a dozen
@@ -26,6 +32,7 @@ error body (``routes.errors``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from time import perf_counter
 
 import numpy as np
 from marshmallow import Schema, ValidationError
@@ -54,6 +61,17 @@ class Prediction:
 
     def __len__(self) -> int:
         return len(self.proba if self.proba is not None else self.values)
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """One predict request as the data plane served it, for the observers."""
+
+    request_id: str
+    model: Model  # the version that answered
+    X: np.ndarray  # the checked rows (n, n_features)
+    prediction: Prediction
+    seconds: float  # the data plane's time: decode, predict, encode
 
 
 def predict(model: Model, X: np.ndarray) -> Prediction:
@@ -137,8 +155,8 @@ class Native:
         return check_rows(model, rows, max_rows=max_rows, may_hold_booleans=_may_hold_booleans(raw)), None
 
     @staticmethod
-    def encode(prediction: Prediction, _extra) -> bytes:
-        return native_json(prediction)
+    def encode(prediction: Prediction, _extra, request_id: str) -> bytes:
+        return native_json(prediction, request_id)
 
 
 _TENSOR_KEYS = {"name", "datatype", "shape", "data"}
@@ -172,14 +190,11 @@ class V2:
         return X, (wanted, body.get("id"))
 
     @staticmethod
-    def encode(prediction: Prediction, extra) -> bytes:
-        wanted, request_id = extra
+    def encode(prediction: Prediction, extra, request_id: str) -> bytes:
+        wanted, given_id = extra
         model = prediction.model
-        answer = {"model_name": model.name, "model_version": str(model.version),
-                  "outputs": v2_outputs(prediction, wanted)}
-        if request_id is not None:
-            answer["id"] = request_id
-        return dumps(answer)
+        return dumps({"model_name": model.name, "model_version": str(model.version),
+                      "id": request_id if given_id is None else given_id, "outputs": v2_outputs(prediction, wanted)})
 
 
 def _usual_tensor(body) -> dict | None:
@@ -204,9 +219,12 @@ def _may_hold_booleans(raw: bytes) -> bool:
     return b"true" in raw or b"false" in raw
 
 
-def answer(protocol, raw: bytes, model: Model, *, max_rows: int) -> bytes:
-    """The answer's bytes to a predict body ``raw`` for ``model``: decode, predict, encode, with
-    the garbage collector paused (see the module's docstring)."""
+def answer(protocol, raw: bytes, model: Model, *, max_rows: int, request_id: str) -> tuple[bytes, Served]:
+    """The answer's bytes to a predict body ``raw`` for ``model``, and what was served: decode,
+    predict, encode, with the garbage collector paused (see the module's docstring)."""
+    started = perf_counter()
     with gc_paused():
         X, extra = protocol.decode(raw, parse(raw), model, max_rows)
-        return protocol.encode(predict(model, X), extra)
+        prediction = predict(model, X)
+        payload = protocol.encode(prediction, extra, request_id)
+    return payload, Served(request_id, model, X, prediction, perf_counter() - started)

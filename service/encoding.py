@@ -47,15 +47,16 @@ _PIECES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 FEW_ROWS = 8  # up to here a dict a row is faster than the columns' texts interleaved
 
 
-def native_json(prediction: Prediction) -> bytes:
-    """``{"model": .., "version": .., "predictions": [..]}`` as JSON bytes, one entry per row:
-    label and probabilities (classifier) or value (regressor)."""
+def native_json(prediction: Prediction, request_id: str) -> bytes:
+    """``{"model": .., "version": .., "id": .., "predictions": [..]}`` as JSON bytes, one entry
+    per row: label and probabilities (classifier) or value (regressor); ``id`` is the request's
+    (the X-Request-ID header's): the key to send feedback on it by."""
     if len(prediction) <= FEW_ROWS:
-        return _few_rows_json(prediction)
-    return _columns_json(prediction)
+        return _few_rows_json(prediction, request_id)
+    return _columns_json(prediction, request_id)
 
 
-def _few_rows_json(prediction: Prediction) -> bytes:
+def _few_rows_json(prediction: Prediction, request_id: str) -> bytes:
     model = prediction.model
     net = model.network
     if prediction.proba is not None:
@@ -66,10 +67,11 @@ def _few_rows_json(prediction: Prediction) -> bytes:
         rows = [{"value": row[0]} for row in prediction.values]
     else:
         rows = [{"value": row} for row in prediction.values]
-    return orjson.dumps({"model": model.name, "version": model.version, "predictions": rows}, option=_NUMPY)
+    return orjson.dumps({"model": model.name, "version": model.version, "id": request_id, "predictions": rows},
+                        option=_NUMPY)
 
 
-def _columns_json(prediction: Prediction) -> bytes:
+def _columns_json(prediction: Prediction, request_id: str) -> bytes:
     model = prediction.model
     net = model.network
     pieces, quoted = _PIECES.get(net) or _PIECES.setdefault(net, _row_pieces(net))
@@ -87,7 +89,8 @@ def _columns_json(prediction: Prediction) -> bytes:
         out[2 * i + 1::width] = column
         out[2 * i + 2::width] = [piece] * n
     entries = b"".join(out)[:-1]
-    return b'{"model":%s,"version":%d,"predictions":[%s]}' % (orjson.dumps(model.name), model.version, entries)
+    return b'{"model":%s,"version":%d,"id":%s,"predictions":[%s]}' % (
+        orjson.dumps(model.name), model.version, orjson.dumps(request_id), entries)
 
 
 def output_specs(model) -> list[dict]:

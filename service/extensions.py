@@ -7,7 +7,11 @@ gunicorn's ``worker_exit`` hook closes a worker's app, and the tests' fixtures c
 
 - the model registry, scanned once at start, and its reload thread;
 - the job table (SQLite or PostgreSQL), opened on first use: serving never waits for it,
-  and a job database that is down only makes /train answer 503.
+  and a job database that is down only makes /train answer 503;
+- the router, which picks the version that answers a predict request (by default the
+  registry's: the served version, a pinned one or a labelled one);
+- the observers, called with what each predict request served (``dataplane.Served``) once
+  its answer has gone: work that must never delay, change or fail an answer.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from service.registry import Registry
 log = logging.getLogger("tinymlp.app")
 
 REGISTRY, JOBS, CLOSERS = "tinymlp.registry", "tinymlp.jobs", "tinymlp.closers"
+ROUTER, OBSERVERS = "tinymlp.router", "tinymlp.observers"
+
+Router = Callable[[str, "int | None", "str | None", "str | None"], object]  # (name, version, label, key) -> Model
 
 
 def on_close(app: Flask, closer: Callable[[], None]) -> None:
@@ -54,6 +61,8 @@ def init_app(app: Flask, config) -> None:
         registry.start(config.reload_interval)
     app.extensions[REGISTRY] = registry
     on_close(app, registry.stop)
+    app.extensions[ROUTER] = lambda name, version, label, routing_key: registry.get(name, version, label)
+    app.extensions[OBSERVERS] = []
     app.extensions[JOBS] = _LazyJobTable(app)
     on_close(app, app.extensions[JOBS].close)
 
@@ -87,6 +96,24 @@ class _LazyJobTable:
         if self.table is not None:
             self.table.close()
             self.table = None
+
+
+def router(app: Flask) -> Router:
+    return app.extensions[ROUTER]
+
+
+def observers(app: Flask) -> list:
+    return app.extensions[OBSERVERS]
+
+
+def notify(observers: list, served) -> None:
+    """Hand what a request served to each observer; one that fails is logged and the others
+    still run (the answer has gone: nothing here may touch it)."""
+    for observe in observers:
+        try:
+            observe(served)
+        except Exception:
+            log.exception("observer %r failed on request %s", observe, getattr(served, "request_id", "?"))
 
 
 def registry(app: Flask) -> Registry:

@@ -77,11 +77,20 @@ def load_body(schema: Schema):
 
 
 def respond(protocol, name: str, version: int | None = None, label: str | None = None) -> Response:
-    """A predict request, whole: the model the URL names, the data plane's answer to the body,
-    and ``X-Model-Version`` saying which version answered."""
-    model = lookup(name, version, label)
+    """A predict request, whole: the version that answers (the router's pick: a rollout may
+    send an unpinned request to its candidate), the data plane's answer to the body, and
+    ``X-Model-Version`` saying which version answered. The app's observers get what was
+    served once the answer has gone (``call_on_close``: after the last byte is written)."""
+    app = current_app._get_current_object()
+    ctx = g._get_current_object()
+    model = extensions.router(app)(name, version, label, request.headers.get("X-Routing-Key"))
+    ctx.model, ctx.version = model.name, model.version
     raw = body_bytes(json_only=protocol.json_only)
-    payload = dataplane.answer(protocol, raw, model, max_rows=config().max_rows)
-    resp = current_app.response_class(payload, mimetype="application/json")
+    payload, served = dataplane.answer(protocol, raw, model, max_rows=app.config["TINYMLP"].max_rows,
+                                       request_id=ctx.request_id)
+    resp = app.response_class(payload, mimetype="application/json")
     resp.headers["X-Model-Version"] = str(model.version)
+    observers = extensions.observers(app)
+    if observers:
+        resp.call_on_close(lambda: extensions.notify(observers, served))
     return resp

@@ -72,3 +72,24 @@ def test_both_protocols_answer_alike_for_the_same_rows(client, n):
         proba = np.asarray(out["probabilities"]["data"]).reshape(n, 2)
         expected = np.array([[p["probabilities"]["red"], p["probabilities"]["not_red"]] for p in native["predictions"]])
         np.testing.assert_array_equal(proba, expected)  # the same batch: the same kernel, the same bits
+
+
+def test_observers_get_what_was_served_after_the_answer_and_never_change_it(app, client):
+    from service import extensions
+
+    seen = []
+
+    def failing(served):
+        raise RuntimeError("an observer's own trouble")
+
+    extensions.observers(app).extend([failing, seen.append])
+    r = client.post("/predict/red", json={"inputs": [[255, 0, 0], [0, 0, 255]]})
+    assert r.status_code == 200 and r.json["predictions"][0]["label"] == "red"
+    assert seen == []  # not before the answer has gone (the server closes it once written)
+    r.close()
+    [served] = seen
+    assert served.request_id == r.json["id"] and served.model.version == r.json["version"]
+    assert served.X.tolist() == [[255, 0, 0], [0, 0, 255]] and len(served.prediction) == 2
+    refused = client.post("/predict/red", json={"inputs": [[1, 2]]})
+    refused.close()
+    assert refused.status_code == 422 and len(seen) == 1  # a refused request served nothing

@@ -21,7 +21,7 @@ def _model(name, n_outputs, labels=None, **kw):
 
 
 def predictions_json(model, X):
-    return native_json(predict(model, X))
+    return native_json(predict(model, X), "r1")
 
 
 X = np.random.default_rng(0).uniform(-1, 1, (257, 2))
@@ -82,4 +82,4 @@ def test_a_few_rows_and_many_are_written_alike(kind, n_outputs, labels):
     rows = np.random.default_rng(1).uniform(-1, 1, (encoding.FEW_ROWS + 3, 2)) * 1e3
     for n in range(1, encoding.FEW_ROWS + 3):
         prediction = predict(model, rows[:n])
-        assert encoding._few_rows_json(prediction) == encoding._columns_json(prediction), n
+        assert encoding._few_rows_json(prediction, "r-1") == encoding._columns_json(prediction, "r-1"), n

@@ -48,7 +48,7 @@ def same_answer(a: dict, b: dict) -> bool:
 def test_rows_as_objects_keyed_by_feature(client):
     a = client.post("/predict/red", json={"inputs": [{"r": 255, "g": 0, "b": 0}]}).json
     b = client.post("/predict/red", json={"inputs": [[255, 0, 0]]}).json
-    assert a == b  # the same one-row batch: the same kernel, the same bits
+    assert a["predictions"] == b["predictions"]  # the same one-row batch: the same kernel, the same bits
     mixed = client.post("/predict/red", json={"inputs": [[255, 0, 0], {"b": 0, "g": 0, "r": 255}]}).json
     assert len(mixed["predictions"]) == 2
     assert all(same_answer(p, b["predictions"][0]) for p in mixed["predictions"])
@@ -67,6 +67,17 @@ def test_pinned_versions_and_labels(client, store, app):
     app.extensions["tinymlp.registry"].refresh()
     assert client.post("/predict/xor", json={"inputs": [[0, 1]]}).json["version"] == 1
     assert client.get("/models/xor").json["served_version"] == 1
+
+
+def test_every_answer_names_its_request_and_the_version_that_answered(client):
+    r = client.post("/predict/red", json={"inputs": [[255, 0, 0]]}, headers={"X-Request-ID": "mine-1"})
+    assert r.json["id"] == r.headers["X-Request-ID"] == "mine-1"
+    assert r.headers["X-Model-Version"] == str(r.json["version"]) == "1"
+    made = client.post("/predict/red", json={"inputs": [[255, 0, 0]] * 12})  # the columns' writer, past FEW_ROWS
+    assert made.json["id"] == made.headers["X-Request-ID"] and len(made.json["id"]) == 32
+    v2 = client.post("/v2/models/red/infer", json={"inputs": [{"name": "input", "datatype": "INT64", "shape": [1, 3],
+                                                               "data": [255, 0, 0]}]})
+    assert v2.json["id"] == v2.headers["X-Request-ID"] and v2.headers["X-Model-Version"] == v2.json["model_version"]
 
 
 def test_request_id_is_echoed_or_made(client):
