@@ -42,6 +42,10 @@ export function curveSvg(curve, title) {
     fill: "none", stroke: colour, "stroke-width": 2, points: epochs.map((e, i) => `${x(e)},${ys(values[i])}`).join(" "),
   });
   root.append(line(yl, "#1f5fa8", losses), line(ym, "#b5400b", metrics));
+  if (epochs.length <= 20) {  // a short run's points, one an epoch, stay visible (one epoch is no line)
+    epochs.forEach((e, i) => root.append(svg("circle", { cx: x(e), cy: yl(losses[i]), r: 3, fill: "#1f5fa8" }),
+      svg("circle", { cx: x(e), cy: ym(metrics[i]), r: 3, fill: "#b5400b" })));
+  }
   const edge = (v, ys, side, colour, text) => svg("text", {
     x: side === "left" ? L - 6 : W - R + 6, y: ys(v) + 4, "text-anchor": side === "left" ? "end" : "start",
     "font-size": 11, fill: colour }, text);
