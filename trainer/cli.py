@@ -1,4 +1,4 @@
-"""``python -m trainer``: generate data, train, continue, evaluate, list, label, prune, import, serve jobs.
+"""``python -m trainer``: generate data, train, continue, evaluate, list, label, prune, import, plot, serve jobs.
 
 Every failure a user can cause (unknown task, bad hyperparameter, unreadable
 or malformed file) ends in one line on stderr and exit status 1; usage errors

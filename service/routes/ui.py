@@ -67,7 +67,8 @@ def pictures(name, version):
         pictures = _record(name, version)
     except StoreNotFound:
         _exists(name, version)
-        raise _not_drawn(name, version, "no pictures yet: they are drawn when a version is published") from None
+        raise _not_drawn(name, version, "no pictures yet: they are drawn when a version is published (within "
+                                        "seconds of it); for a version from before that, draw them with") from None
     except (FileRefused, StoreError, ValueError) as e:
         _exists(name, version)
         raise _not_drawn(name, version, f"a picture record that cannot be read ({str(e)[:200]})") from None
@@ -132,8 +133,10 @@ def _exists(name: str, version: int) -> None:
 
 
 def _not_drawn(name: str, version: int, what: str) -> NotFound:
-    return NotFound(f"{name} version {version} has {what}; draw them with "
-                    f"`python -m trainer plot {name} --version {version}`.", headers=NO_STORE)
+    """``what`` ends in how to draw them ("draw them with"), or is followed by it."""
+    lead = "" if what.endswith(" with") else "; draw them with"
+    return NotFound(f"{name} version {version} has {what}{lead} `python -m trainer plot {name} --version {version}`.",
+                    headers=NO_STORE)
 
 
 NO_STORE = {"Cache-Control": "no-store"}  # a 404 is not kept: the picture is there once drawn
