@@ -13,6 +13,10 @@ registry and the worker ask it rather than knowing either.
   Without a ``default`` label it is the newest version that loads.
 - Reading is guarded: a file or folder that resolves outside the store, or a file larger
   than ``max_model_bytes``, is refused before a byte of it is parsed.
+- Beside a version lie its attachments, ``<name>/<version>.<kind>.<png|json>``: the pictures
+  drawn when it was published and their record (``core.pictures``). They are replaced
+  atomically, read only as regular files (never through a symbolic link), and removed with
+  their version.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -34,6 +39,8 @@ from core.records import ModelVersion, VersionInfo
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LABEL_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 VERSION_RE = re.compile(r"^([1-9][0-9]{0,8})\.json$")
+ATTACHMENT_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}\.(png|json)$")  # after "<version>.": never "json" alone
+MAX_ATTACHMENT_BYTES = 8 * 1024 * 1024  # a picture is some kilobytes; anything this large is not one
 LABELS_FILE = "labels.json"
 DEFAULT_MAX_MODEL_BYTES = settings.default("TINYMLP_MAX_MODEL_BYTES")
 
@@ -369,6 +376,63 @@ class ModelStore:
         os.replace(tmp, folder / LABELS_FILE)
         _fsync_dir(folder)
 
+    # -- attachments: a version's pictures and their record ------------------------------
+
+    def attachment_path(self, name: str, version: int, suffix: str) -> Path:
+        """``<name>/<version>.<suffix>``, for a suffix such as ``curve.png`` or ``pictures.json``."""
+        if not isinstance(suffix, str) or not ATTACHMENT_RE.match(suffix):
+            raise StoreError(f"invalid attachment {str(suffix)[:50]!r}: use <kind>.png or <kind>.json, the kind "
+                             "1-40 lowercase letters, digits or '-', starting with a letter")
+        return self.folder(name) / f"{int(version)}.{suffix}"
+
+    def write_attachment(self, name: str, version: int, suffix: str, data: bytes) -> Path:
+        """Write (or replace) an attachment of an existing version, atomically."""
+        path = self.attachment_path(name, version, suffix)
+        if self.stamp(name, version) is None:
+            raise NotFound(f"model {name!r} has no version {version}")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+        try:
+            os.fchmod(fd, 0o644)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(path.parent)
+        return path
+
+    def open_attachment(self, name: str, version: int, suffix: str):
+        """(binary file, its stat) of an attachment: NotFound if absent, FileRefused if it is a
+        link, not a regular file, or larger than MAX_ATTACHMENT_BYTES. The caller closes it."""
+        path = self.attachment_path(name, version, suffix)
+        if path.parent.is_symlink() and not self._inside(path.parent):
+            raise FileRefused(f"the folder of model {name!r} resolves outside the model store; refused")
+        try:
+            # no link followed; a FIFO opens without waiting for a writer, and is refused below
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except FileNotFoundError:
+            raise NotFound(f"{name} version {version} has no {suffix}") from None
+        except OSError as e:
+            raise FileRefused(f"{path.name} cannot be read ({e.strerror}); refused") from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_ATTACHMENT_BYTES:
+            os.close(fd)
+            raise FileRefused(f"{path.name} is not a regular file of at most {MAX_ATTACHMENT_BYTES:,} bytes; refused")
+        return os.fdopen(fd, "rb"), st
+
+    def attachments(self, name: str, version: int) -> list[str]:
+        """The suffixes of the attachments a version has now."""
+        prefix = f"{int(version)}."
+        try:
+            entries = os.listdir(self.folder(name))
+        except OSError:
+            return []
+        return sorted(e[len(prefix):] for e in entries if e.startswith(prefix) and ATTACHMENT_RE.match(e[len(prefix):]))
+
     # -- pruning -----------------------------------------------------------------------
 
     def prune(self, name: str, keep: int = 3, *, keep_parents: bool = True, dry_run: bool = False) -> PruneReport:
@@ -401,6 +465,11 @@ class ModelStore:
             folder = self.folder(name)
             for v in removed:
                 (folder / f"{v}.json").unlink(missing_ok=True)
+            gone = {str(v) for v in removed}
+            for entry in os.listdir(folder) if removed else ():  # their pictures go with them
+                v, _, suffix = entry.partition(".")
+                if v in gone and ATTACHMENT_RE.match(suffix):
+                    (folder / entry).unlink(missing_ok=True)
             if removed:
                 _fsync_dir(folder)
         return PruneReport(removed, dict(sorted(kept.items())))

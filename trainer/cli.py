@@ -1,4 +1,4 @@
-"""``python -m trainer``: generate data, train, continue, evaluate, list, label, prune, import, serve jobs.
+"""``python -m trainer``: generate data, train, continue, evaluate, list, label, prune, import, plot, serve jobs.
 
 Every failure a user can cause (unknown task, bad hyperparameter, unreadable
 or malformed file) ends in one line on stderr and exit status 1; usage errors
@@ -20,7 +20,7 @@ import mlp
 from core import logs, settings
 from core.jobs import JobError
 from core.store import ModelStore, StoreError
-from trainer import pipeline
+from trainer import pictures, pipeline
 from trainer.tasks import TASKS, UnknownTask, get_task
 
 # The settings this command line reads (TINYMLP_MODELS_DIR -> models_dir...), from their declaration.
@@ -117,10 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("all", help="train every task that has no model yet")
     p.add_argument("--force", action="store_true", help="retrain every task")
 
-    p = sub.add_parser("plot", help="write a version's training curve and decision regions as PNG files")
-    p.add_argument("name", help="the model")
+    p = sub.add_parser("plot", help="draw a version's pictures into the store (the dashboard's), or its "
+                                    "figures into a folder (--out)")
+    p.add_argument("name", nargs="?", help="the model (with --all: every model if not given)")
     p.add_argument("--version", type=_positive_int, help="default: the served version")
-    p.add_argument("--out", default=".", help="the folder to write into (default: here)")
+    p.add_argument("--all", action="store_true",
+                   help="every version lacking pictures, or with one not drawn (matplotlib was missing, say)")
+    p.add_argument("--out", help="write the full matplotlib figures (axes, legend) into this folder instead")
 
     p = sub.add_parser("worker", help="run the training jobs the service queues (until SIGTERM)")
     p.add_argument("--state-dir", default=None,
@@ -336,6 +339,7 @@ def cmd_import_legacy(args, store) -> None:
                   "source_sha256": hashlib.sha256(raw).hexdigest()},
         metrics=metrics,
     )
+    pictures.after_publish(store, published, "batch trainer")  # never fails the import
     h = metrics["headline"]
     print(f"imported {args.file} as {published.name} version {published.version}: "
           f"{h['metric']} on {h['eval_set']} = {h['value']}")
@@ -345,6 +349,11 @@ def cmd_all(args, store) -> None:
     for task in TASKS.values():
         if store.versions(task.name) and not args.force:
             print(f"{task.name}: has version(s) {store.versions(task.name)}, skipped (--force retrains)")
+            # a store from before pictures were drawn at publish time gets them here, a few at a time
+            done = pictures.backfill(store, task.name, "batch trainer")
+            drawn = [v for v, result in done.items() if not isinstance(result, str)]
+            if drawn:
+                print(f"{task.name}: drew the pictures of version(s) {drawn}")
             continue
         progress = _Progress(task.name, task.train.epochs, args.quiet)
         try:
@@ -355,23 +364,72 @@ def cmd_all(args, store) -> None:
 
 
 def cmd_plot(args, store) -> None:
+    if args.out is not None:
+        if args.all:
+            raise CLIError("--out writes one version's figures; leave out --all (or --out)")
+        return _plot_figures(args, store)
+    if args.all:
+        if args.version is not None:
+            raise CLIError("--all draws every version lacking pictures; leave out --version (or --all)")
+        if args.name and not store.versions(args.name):
+            store.open(args.name)  # no such model: says so, naming the models there are
+        names = [args.name] if args.name else store.names()
+        failed = []
+        for name in names:
+            done = pictures.backfill(store, name, "python -m trainer plot", limit=None, incomplete=True)
+            for v, result in sorted(done.items()):
+                failed += _report_drawn(name, v, result)
+            if not done:
+                print(f"{name}: every version has its pictures")
+        if failed:
+            raise CLIError(f"some pictures were not drawn: {'; '.join(failed)[:500]}")
+        return None
+    if not args.name:
+        raise CLIError("name the model whose pictures to draw (or give --all for every model)")
+    model = store.open(args.name, args.version)
+    result = pictures.draw(store, model, "python -m trainer plot")
+    failed = _report_drawn(args.name, model.version, result)
+    if failed:
+        raise CLIError(f"some pictures were not drawn: {'; '.join(failed)[:500]}")
+    return None
+
+
+def _report_drawn(name: str, version: int, result) -> list[str]:
+    """Print what was drawn for a version; what was not, as lines for the error."""
+    if isinstance(result, str):
+        return [f"{name} version {version}: {result}"]
+    maps = sum(p.regions is not None for p in result.pictures)
+    what = [*(["the training curve"] if result.picture("curve") else []),
+            *([f"{maps} decision-region map{'s' if maps > 1 else ''}"] if maps else [])]
+    print(f"{name} version {version}: drew {' and '.join(what) or 'nothing'} into the store "
+          f"({name}/{version}.<kind>.png)")
+    return [f"{name} version {version}, {m.kind}: {m.reason}" for m in result.missing]
+
+
+def _plot_figures(args, store) -> None:
+    """The full matplotlib figures of a version, as files in a folder."""
     from trainer import plots
 
+    if not args.name:
+        raise CLIError("name the model whose figures to write")
     model = store.open(args.name, args.version)
     net, version = model.network, model.version
-    task = get_task(model.info.task or "")
+    task = pictures.task_of(model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    figures = {}
+    if (net.metadata.get("training") or {}).get("curve"):
+        figures[f"{args.name}-v{version}-curve.png"] = lambda: plots.curve_png(net)
+    for kind, fixed in pictures.offered(task):
+        figures[f"{args.name}-v{version}-{kind}.png"] = lambda f=fixed: plots.regions_png(net, task, f)
     try:
-        pictures = {f"{args.name}-v{version}-curve.png": lambda: plots.curve_png(net)}
-        for fixed in plots.default_planes(task):
-            at = "".join(f"-{k}{v:g}" for k, v in fixed.items())
-            pictures[f"{args.name}-v{version}-regions{at}.png"] = lambda f=fixed: plots.regions_png(net, task, f)
-        for filename, draw in pictures.items():
+        for filename, draw in figures.items():
             (out / filename).write_bytes(draw())
             print(out / filename)
     except plots.PlotsUnavailable as e:
         raise CLIError(str(e)) from None
+    if not figures:
+        print(f"{args.name} version {version} has nothing to draw (no training record, no decision regions)")
 
 
 def cmd_worker(args, store) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import mlp
 from core.records import EpochRecord, ModelVersion, TrainingRecord
 from core.store import ModelStore
+from trainer import pictures
 from trainer.evaluation import evaluate
 from trainer.tasks import Task, get_task
 
@@ -107,6 +108,7 @@ def train_task(
         name or task.name, net, parent=None, created_at=now(), task=task.name,
         training=record.to_dict(), metrics=metrics,
     )
+    pictures.after_publish(store, published, trained_by)  # never fails the publish
     return RunResult(published, net, metrics, history, record)
 
 
@@ -179,6 +181,7 @@ def continue_training(store: ModelStore, name: str, **options) -> RunResult:
     """``train_further`` and publish the result as the next version, whose parent it names."""
     trained = train_further(store, name, **options)
     published = store.publish(name, trained.network, **trained.metadata())
+    pictures.after_publish(store, published, trained.record.trained_by)  # never fails the publish
     return RunResult(published, trained.network, trained.metrics, trained.history, trained.record)
 
 

@@ -1,13 +1,14 @@
-"""Pictures of what a model learned, as PNG bytes. Needs matplotlib (the ``plots`` extra).
+"""Figures of what a model learned, as PNG bytes, drawn with matplotlib (the ``plots`` extra).
 
-- ``curve_png``: loss and metric per epoch, from the version's training record.
+- ``curve_png``: loss and metric per (whole) epoch, from the version's training record.
 - ``regions_png``: the decision regions over a plane of the input box, with the task's
-  true boundary drawn over them. For the 2-D tasks the plane is the whole input box;
-  for red it is the red-green plane at a chosen blue, where the true boundary is the
-  sphere's outline (a circle of radius sqrt(127² - b²) around (255, 0)).
+  true boundary drawn over them, axes and legend. For the 2-D tasks the plane is the whole
+  input box; for red it is the red-green plane at a chosen blue, where the true boundary is
+  the sphere's outline (a circle of radius sqrt(127² - b²) around (255, 0)).
 
-``python -m trainer plot`` writes them; the service serves the curve (cached per version)
-and, for the regions, the bare map of ``trainer.regions`` (the page draws axes and legend).
+The curve is drawn when a version is published (``trainer.pictures``) and shown on its
+dashboard; the dashboard's region maps are the bare maps of ``trainer.regions``.
+``python -m trainer plot --out DIR`` writes both figures as files.
 """
 
 from __future__ import annotations
@@ -40,31 +41,42 @@ def _png(fig) -> bytes:
 
 
 def curve_png(network: mlp.Network) -> bytes:
-    """Loss (log scale) and metric per epoch of the run that made this version."""
+    """Loss (log scale) and metric per epoch of the run that made this version.
+    ValueError for a version with no training record (an imported model)."""
+    return _png(curve_figure(network))
+
+
+def curve_figure(network: mlp.Network):
+    """The figure of ``curve_png``: its first axes are loss per epoch."""
     training = network.metadata.get("training") or {}
     curve = training.get("curve") or []
-    fig = _figure(6.0, 3.6)
-    ax = fig.add_subplot()
     name, version = network.metadata.get("name", "model"), network.metadata.get("version", "?")
     if not curve:
-        ax.text(0.5, 0.5, "no training record (an imported model)", ha="center", va="center")
-        ax.set_axis_off()
-        return _png(fig)
+        raise ValueError(f"{name} version {version} has no training record (an imported model)")
+    fig = _figure(6.0, 3.6)  # first: says how to install matplotlib where it is missing
+    from matplotlib.ticker import FixedLocator, MaxNLocator
+
+    ax = fig.add_subplot()
     epochs = [r["epoch"] for r in curve]
-    ax.plot(epochs, [r["loss"] for r in curve], color="#1f5fa8", label="loss")
-    if any("val_loss" in r for r in curve):
-        ax.plot(epochs, [r.get("val_loss", np.nan) for r in curve], color="#1f5fa8", ls="--", label="val loss")
+    marker = "o" if len(epochs) <= 20 else None  # a short run's points, one an epoch, stay visible
+    ax.plot(epochs, [r["loss"] for r in curve], color="#1f5fa8", marker=marker, ms=3, label="loss")
+    if any(r.get("val_loss") is not None for r in curve):
+        ax.plot(epochs, [r.get("val_loss") or np.nan for r in curve], color="#1f5fa8", ls="--", label="val loss")
     ax.set_yscale("log")
+    # an epoch is whole: no 1.5 (and a one-epoch run's single tick is 1, not 0.95 .. 1.05)
+    ax.xaxis.set_major_locator(FixedLocator(epochs) if len(epochs) <= 10 else MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (log scale)")
     metric_name = "accuracy" if network.is_classifier else "metric"
     ax2 = ax.twinx()
-    ax2.plot(epochs, [r["metric"] for r in curve], color="#b5400b", label=f"training {metric_name}")
+    ax2.plot(epochs, [r["metric"] for r in curve], color="#b5400b", marker=marker, ms=3,
+             label=f"training {metric_name}")
     ax2.set_ylabel(f"training {metric_name}")
     lines = ax.get_lines() + ax2.get_lines()
     ax.legend(lines, [ln.get_label() for ln in lines], loc="center right", fontsize="small")
-    ax.set_title(f"{name} v{version}: {training.get('trained_by', '')}, {len(curve)} epochs", fontsize="medium")
-    return _png(fig)
+    epochs_run = f"{len(curve)} epoch{'s' if len(curve) != 1 else ''}"
+    ax.set_title(f"{name} v{version}: {training.get('trained_by', '')}, {epochs_run}", fontsize="medium")
+    return fig
 
 
 def regions_png(network: mlp.Network, task: Task, fixed: dict | None = None) -> bytes:
@@ -92,14 +104,3 @@ def regions_png(network: mlp.Network, task: Task, fixed: dict | None = None) -> 
     ax.legend(handles=handles, loc="upper right", fontsize="small", title=f"{p.agreement:.1%} agree",
               title_fontsize="small", framealpha=0.9)
     return _png(fig)
-
-
-def default_planes(task: Task) -> list[dict]:
-    """The planes worth drawing for a task: the box itself for 2-D tasks, blue slices for red."""
-    if not task.is_classifier:
-        return []
-    if len(task.features) == 2:
-        return [{}]
-    if task.name == "red":
-        return [{"b": b} for b in (0, 60, 120)]  # past 127 the sphere leaves the plane
-    return []

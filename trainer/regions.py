@@ -2,10 +2,10 @@
 
 ``plane`` evaluates a network on a grid over two free features (the others fixed: red's
 blue), beside the task's truth. ``region_map`` turns that into a bare PNG, one pixel a grid
-point, drawn with numpy and zlib in milliseconds: the service serves it (the page puts the
-axes and legend around it from ``RegionMap``'s fields), where a matplotlib figure would
-hold a worker for a fraction of a second per picture. ``trainer.plots`` draws the full
-figure from the same ``plane`` for ``python -m trainer plot``.
+point, drawn with numpy and zlib in milliseconds (no matplotlib needed): the publisher
+draws every map the dashboard offers this way (``trainer.pictures``) and the page puts the
+axes and legend around it from the facts in the version's picture record.
+``trainer.plots`` draws the full figure from the same ``plane`` for ``python -m trainer plot --out``.
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ and metric and checks for a cancel request and the time limit. Then, in this ord
 3. the version is published (the store's atomic link) with ``default`` pinned to the
    served version when the model had no ``default``, so it is not served by accident; if
    the publish fails the pin is undone;
-4. the job records the version it published, then the label moves if promoted. If that
-   fails the job says exactly so, naming the version, and ``default`` stays where it was.
+4. the job records the version it published, its pictures are drawn (``trainer.pictures``:
+   a picture that fails is logged, never fails the job), then the label moves if promoted.
+   If that fails the job says exactly so, naming the version, and ``default`` stays where it was.
 
 SIGTERM or Ctrl-C: the running job stops at its next epoch and goes back to the queue
 for another worker (unless it has begun publishing: then it finishes); the worker exits 0.
@@ -37,7 +38,7 @@ from core import settings
 from core.jobs import Job, JobStatus, JobTable, Progress, Promotion, open_jobs
 from core.jobs.reaping import reap
 from core.store import ModelStore, StoreError
-from trainer import pipeline
+from trainer import pictures, pipeline
 from trainer.promotion import promote
 from trainer.tasks import get_task
 
@@ -172,6 +173,8 @@ class Worker:
             published = self.store.publish(name, trained.network, **trained.metadata())
         self.jobs.record_published(job.id, published.version)
         log.info("job %s: published %s version %s", job.id, name, published.version)
+        # Before the label moves: a version is served with its pictures. Never fails the job.
+        pictures.after_publish(self.store, published, "job worker")
         if pinned is not None:
             promotion = replace(promotion, pinned=f"the default label was set to the then-served version {pinned}, "
                                                 "so that the new version is served only if promoted")

@@ -1,35 +1,46 @@
 """The web pages: ``/`` (the demo) and ``/ui/models/<name>`` (a model's dashboard), their
-static assets, and the pictures they show, cached per version: the training curve
-(``trainer.plots``, matplotlib) and the decision regions (``trainer.regions``: a bare map,
-drawn in milliseconds). Pages, not API: they stay out of the OpenAPI document."""
+static assets and icon, and a version's pictures as files from the store.
+
+A version's pictures are drawn when it is published, by the process that publishes it, and
+kept beside it (``core.pictures``); this module only reads them: the record
+(``pictures.json``: which pictures there are, the axes and legend of each region map) and
+the PNG files. Nothing is drawn here, so a picture costs what any small file costs. One
+missing is a 404 saying how to draw it. Pages, not API: they stay out of the OpenAPI
+document.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, request, send_from_directory
+from flask import Blueprint, jsonify, request, send_file, send_from_directory
 
-from service.errors import InvalidInput, NotFound, NotImplementedHere
-from service.pictures import PictureCache
-from service.routes.common import lookup, registry
-from trainer import regions as region_maps
-from trainer.tasks import UnknownTask, get_task
+from core import pictures as record
+from core.pictures import PictureSet
+from core.store import FileRefused, StoreError, some_versions
+from core.store import NotFound as StoreNotFound
+from service.errors import NotFound
+from service.routes.common import registry
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
+# A version never changes once published, so neither do its pictures. Not "immutable" for a
+# year: a version number comes back if `prune --keep 0` removed the newest, so a day at most,
+# then a cheap revalidation by ETag (304).
+PICTURE_MAX_AGE = 24 * 3600
 
 blp = Blueprint("ui", __name__)
-
-
-def _cache() -> PictureCache:
-    cache = current_app.extensions.get("tinymlp.pictures")
-    if cache is None:
-        cache = current_app.extensions.setdefault("tinymlp.pictures", PictureCache())
-    return cache
 
 
 @blp.route("/", methods=["GET"])
 def index():
     return send_from_directory(STATIC, "index.html")
+
+
+@blp.route("/favicon.ico", methods=["GET"])
+def favicon():
+    """The project's own icon (a red disc in a grey ring, 16 and 32 pixels)."""
+    return send_from_directory(STATIC, "favicon.ico", max_age=PICTURE_MAX_AGE)
 
 
 @blp.route("/docs", methods=["GET"])
@@ -49,81 +60,83 @@ def static_file(filename):
     return send_from_directory(STATIC, filename, max_age=300)
 
 
-def _png(model, key: tuple, draw) -> Response:
-    """A picture from the cache, or 429 while it is drawn (``draw() -> (png, headers)``). The key
-    names the version's file as it is on disk, so a store made anew never serves old pictures."""
-    from trainer import plots
-
-    store = registry().store
-
-    def drawing():
-        try:
-            return draw()
-        except plots.PlotsUnavailable as e:
-            raise NotImplementedHere(f"{e}.") from None
-
-    identity = (str(store.root), model.name, model.version, store.stamp(model.name, model.version))
-    png, headers = _cache().get((*identity, *key), drawing)
-    return Response(png, mimetype="image/png", headers={"Cache-Control": "public, max-age=86400", **headers})
-
-
-@blp.route("/ui/models/<name>/versions/<int:version>/curve.png", methods=["GET"])
-def curve(name, version):
-    from trainer import plots
-
-    model = lookup(name, version=version)
-    return _png(model, ("curve",), lambda: (plots.curve_png(model.network), {}))
-
-
-@blp.route("/ui/models/<name>/versions/<int:version>/regions.png", methods=["GET"])
-def regions(name, version):
-    """The decision regions over a plane, a bare map (one pixel a grid point); the page puts
-    the axes and legend around it from the X-Regions-* headers."""
-    model = lookup(name, version=version)
+@blp.route("/ui/models/<name>/versions/<int:version>/pictures.json", methods=["GET"])
+def pictures(name, version):
+    """A version's picture record, each picture with its URL: what the pages show."""
     try:
-        task = get_task(model.info.task or "")
-    except UnknownTask:
-        raise NotFound(f"{name} version {version} names no known task, so it has no picture.") from None
-    fixed = _plane_arguments(name, task)
-    if not task.is_classifier:
-        raise NotFound(f"{task.name} is a regression task; it has no decision regions.")
+        pictures = _record(name, version)
+    except StoreNotFound:
+        _exists(name, version)
+        raise _not_drawn(name, version, "no pictures yet: they are drawn when a version is published (within "
+                                        "seconds of it); for a version from before that, draw them with") from None
+    except (FileRefused, StoreError, ValueError) as e:
+        _exists(name, version)
+        raise _not_drawn(name, version, f"a picture record that cannot be read ({str(e)[:200]})") from None
+    base = f"/ui/models/{name}/versions/{version}"
+    doc = pictures.to_dict()
+    for p in doc["pictures"]:
+        p["url"] = f"{base}/{p['kind']}.png"
+    response = jsonify(doc)
+    response.cache_control.no_cache = True  # drawn again by `plot`: asked each time, answered 304
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+@blp.route("/ui/models/<name>/versions/<int:version>/<kind>.png", methods=["GET"])
+def picture(name, version, kind):
+    """One picture of a version, as its file in the store."""
     try:
-        region_maps.free_features(task, fixed)
-    except ValueError as e:
-        raise NotFound(f"{e}.") from None
-
-    def draw():
-        m = region_maps.region_map(model.network, task, fixed)
-        p = m.plane
-        return m.png, {
-            "X-Regions-Axes": ",".join(f"{f}:{lo:g}:{hi:g}" for f, lo, hi in zip(p.free, p.low, p.high)),
-            "X-Regions-Fixed": ",".join(f"{k}={v:g}" for k, v in p.fixed.items()),
-            "X-Regions-Legend": ",".join(f"{lab}={c}" for lab, c in zip(task.labels, m.colours)),
-            "X-Regions-Agreement": f"{p.agreement:.4f}",
-        }
-
-    return _png(model, ("regions", tuple(sorted(fixed.items()))), draw)
+        f, st = registry().store.open_attachment(name, version, record.png_suffix(kind))
+    except (ValueError, StoreError):  # a kind no picture has, absent, or refused (a link, not a file)
+        raise _absent(name, version, kind) from None
+    response = send_file(f, mimetype="image/png", etag=f"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}",
+                         last_modified=st.st_mtime, max_age=PICTURE_MAX_AGE, conditional=True)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
-def _plane_arguments(name: str, task) -> dict:
-    """The fixed features of the plane, from the query (red: b, the blue; 64 if not given)."""
-    unknown = sorted(set(request.args) - set(task.features))
-    if unknown:
-        raise InvalidInput(f"unknown parameter(s) {unknown[:5]}; {name} takes a value for some of "
-                           f"{', '.join(task.features)} (red: b, the blue of the red-green plane).")
-    fixed = {}
-    for feature in task.features:
-        raw = request.args.get(feature)
-        if raw is None:
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            raise InvalidInput(f"{feature} must be a number, got {raw[:40]!r}.") from None
-        i = task.features.index(feature)
-        if not task.low[i] <= value <= task.high[i]:
-            raise InvalidInput(f"{feature} must be within {task.low[i]:g}..{task.high[i]:g}, got {value:g}.")
-        fixed[feature] = int(value) if task.dtype == "int" else value
-    if task.name == "red" and not fixed:
-        fixed = {"b": 64}
-    return fixed
+def _record(name: str, version: int) -> PictureSet:
+    """The record as read from the store: StoreError if absent or refused, ValueError if malformed."""
+    f, _ = registry().store.open_attachment(name, version, record.RECORD)
+    with f:
+        return PictureSet.from_dict(json.loads(f.read()))
+
+
+def _absent(name: str, version: int, kind: str) -> NotFound:
+    """Why a picture is not there, and what to do."""
+    _exists(name, version)
+    shown = repr(kind[:40])
+    try:
+        drawn = _record(name, version)
+    except (StoreError, ValueError):
+        return _not_drawn(name, version, f"no picture {shown}: its pictures are drawn when a version is published")
+    missing = next((m for m in drawn.missing if m.kind == kind), None)
+    if missing is not None:
+        return NotFound(f"{name} version {version} has no picture {shown}: {missing.reason}", headers=NO_STORE)
+    if drawn.picture(kind) is not None:  # listed, but its file is gone or refused
+        return _not_drawn(name, version, f"no readable file for its picture {shown}")
+    kinds = ", ".join(p.kind for p in drawn.pictures) or "none"
+    return NotFound(f"{name} version {version} has no picture {shown}; its pictures: {kinds}.", headers=NO_STORE)
+
+
+def _exists(name: str, version: int) -> None:
+    """404 for a model or version that is not in the store."""
+    try:
+        versions = registry().store.versions(name)
+    except StoreError:  # not a valid model name
+        versions = []
+    if not versions:
+        raise NotFound(f"No model named {name[:64]!r}.", headers=NO_STORE)
+    if version not in versions:
+        raise NotFound(f"Model {name!r} has no version {version}; versions: {some_versions(versions)}.",
+                       headers=NO_STORE)
+
+
+def _not_drawn(name: str, version: int, what: str) -> NotFound:
+    """``what`` ends in how to draw them ("draw them with"), or is followed by it."""
+    lead = "" if what.endswith(" with") else "; draw them with"
+    return NotFound(f"{name} version {version} has {what}{lead} `python -m trainer plot {name} --version {version}`.",
+                    headers=NO_STORE)
+
+
+NO_STORE = {"Cache-Control": "no-store"}  # a 404 is not kept: the picture is there once drawn

@@ -1,7 +1,8 @@
-// Shared by the pages: JSON calls to the service, with its error messages shown as they come.
-"use strict";
+// Shared by the pages: JSON calls to the service (its error messages shown as they come),
+// building elements, and how numbers and labels are written.
+// Modules, loaded by <script type="module">: the pages run under a CSP with script-src 'self'.
 
-async function api(method, path, body, headers) {
+export async function api(method, path, body, headers) {
   const init = { method, headers: { ...(headers || {}) } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -19,7 +20,7 @@ async function api(method, path, body, headers) {
   return data;
 }
 
-function el(tag, attrs, ...children) {
+export function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (k === "class") node.className = v; else if (k === "text") node.textContent = v; else node.setAttribute(k, v);
@@ -28,5 +29,6 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
-function pct(p) { return `${(100 * p).toFixed(p > 0.999 || p < 0.001 ? 3 : 1)}%`; }
-function humanLabel(label) { return String(label).replace(/_/g, " "); }
+export function pct(p) { return `${(100 * p).toFixed(p > 0.999 || p < 0.001 ? 3 : 1)}%`; }
+export function humanLabel(label) { return String(label).replace(/_/g, " "); }
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

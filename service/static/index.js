@@ -1,5 +1,9 @@
-// The demo page: the red colour picker, a batch table, and any other model by its inputs.
-"use strict";
+// The demo page: the red colour picker, a batch table, and any other model by its inputs:
+// a 2-D classifier over its plane, its decision regions shown at once (the served version's
+// picture, drawn when it was published), with a legend; the fields start at a real input.
+
+import { api, el, humanLabel, pct } from "./common.js";
+import { legend, pictureRecord, regionMaps } from "./pictures.js";
 
 // Colours are set through CSSOM, never a style attribute: the pages run under a CSP without 'unsafe-inline'.
 function colourChip(rgb) {
@@ -73,31 +77,58 @@ $("classify").addEventListener("click", async () => {
 });
 
 // --- other models ---------------------------------------------------------------------
-let current = null;
+let current = null;  // GET /models/<name>, and what is drawn for it
 const marks = [];
+const FALLBACK = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
+
+function colourOf(label) {
+  const legend = current.map ? current.map.regions.legend : [];
+  const found = legend.find(([l]) => l === label);
+  return found ? found[1] : FALLBACK[current.output.labels.indexOf(label) % FALLBACK.length];
+}
 
 function drawPlane() {
   const cv = $("plane"), ctx = cv.getContext("2d"), spec = current.input;
   ctx.clearRect(0, 0, cv.width, cv.height);
-  ctx.strokeStyle = "#c9d1d9";
-  for (let i = 1; i < 4; i++) {
-    ctx.beginPath(); ctx.moveTo((i * cv.width) / 4, 0); ctx.lineTo((i * cv.width) / 4, cv.height); ctx.stroke();
-    ctx.beginPath(); ctx.moveTo(0, (i * cv.height) / 4); ctx.lineTo(cv.width, (i * cv.height) / 4); ctx.stroke();
+  if (current.image) {
+    ctx.imageSmoothingEnabled = false;  // one pixel a grid point: crisp regions
+    ctx.drawImage(current.image, 0, 0, cv.width, cv.height);
+  } else {
+    ctx.strokeStyle = "#c9d1d9";
+    for (let i = 1; i < 4; i++) {
+      ctx.beginPath(); ctx.moveTo((i * cv.width) / 4, 0); ctx.lineTo((i * cv.width) / 4, cv.height); ctx.stroke();
+      ctx.beginPath(); ctx.moveTo(0, (i * cv.height) / 4); ctx.lineTo(cv.width, (i * cv.height) / 4); ctx.stroke();
+    }
   }
-  ctx.fillStyle = "#1b1f24";
-  ctx.fillText(`${spec.features[0]}: ${spec.low[0]} .. ${spec.high[0]}`, 6, cv.height - 6);
-  ctx.fillText(`${spec.features[1]}: ${spec.low[1]} .. ${spec.high[1]}`, 6, 12);
-  const palette = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
+  ctx.font = "12px system-ui, sans-serif";
+  const labelAt = (text, x, y) => {
+    ctx.fillStyle = "rgba(255, 255, 255, 0.8)";
+    ctx.fillRect(x - 3, y - 11, ctx.measureText(text).width + 6, 15);
+    ctx.fillStyle = "#1b1f24";
+    ctx.fillText(text, x, y);
+  };
+  labelAt(`→ ${spec.features[0]}: ${spec.low[0]} .. ${spec.high[0]}`, 6, cv.height - 6);
+  labelAt(`↑ ${spec.features[1]}: ${spec.low[1]} .. ${spec.high[1]}`, 6, 14);
   for (const m of marks) {
     const [px, py] = toPixel(m.point);
-    ctx.fillStyle = palette[current.output.labels.indexOf(m.label) % palette.length];
-    ctx.beginPath(); ctx.arc(px, py, 5, 0, 2 * Math.PI); ctx.fill();
+    ctx.fillStyle = colourOf(m.label);
+    ctx.strokeStyle = "#1b1f24";
+    ctx.beginPath(); ctx.arc(px, py, 5, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
   }
 }
 
 function toPixel([x, y]) {
   const s = current.input, cv = $("plane");
   return [((x - s.low[0]) / (s.high[0] - s.low[0])) * cv.width, (1 - (y - s.low[1]) / (s.high[1] - s.low[1])) * cv.height];
+}
+
+function loadImage(url) {
+  return new Promise((resolve) => {
+    const img = new Image();
+    img.onload = () => resolve(img);
+    img.onerror = () => resolve(null);
+    img.src = url;
+  });
 }
 
 async function askOther(values) {
@@ -119,16 +150,18 @@ async function askOther(values) {
   }
 }
 
-function buildFields() {
+function buildFields(example) {
   const spec = current.input, form = $("fields");
   form.replaceChildren();
   spec.features.forEach((f, i) => {
     const mid = spec.dtype === "int" ? Math.round((spec.low[i] + spec.high[i]) / 2) : (spec.low[i] + spec.high[i]) / 2;
+    const start = example ? example.input[i] : mid;
     form.append(el("label", { for: `f-${f}`, text: f }),
-      el("input", { type: "number", id: `f-${f}`, name: f, value: String(mid), min: String(spec.low[i]),
+      el("input", { type: "number", id: `f-${f}`, name: f, value: String(start), min: String(spec.low[i]),
                     max: String(spec.high[i]), step: spec.dtype === "int" ? "1" : "any" }), " ");
   });
   form.append(el("button", { type: "submit", text: "Predict" }));
+  $("fields-note").textContent = example ? `The fields start at ${example.note}.` : "";
 }
 
 $("fields").addEventListener("submit", (ev) => {
@@ -145,15 +178,28 @@ $("plane").addEventListener("click", (ev) => {
 });
 
 async function chooseModel(name) {
-  current = await api("GET", `/models/${name}`);
+  const model = await api("GET", `/models/${encodeURIComponent(name)}`);
+  const record = model.served_version ? await pictureRecord(name, model.served_version) : { error: "", pictures: [] };
+  const map = regionMaps(record).find((p) => Object.keys(p.regions.fixed).length === 0) || null;
+  const image = map ? await loadImage(map.url) : null;
+  if ($("model").value !== name) return;  // another model was chosen meanwhile
+  current = { ...model, map, image };
   marks.length = 0;
-  $("model-dashboard").href = `/ui/models/${name}`;
+  $("model-dashboard").href = `/ui/models/${encodeURIComponent(name)}`;
   const out = current.output || {};
   $("model-about").textContent = `${current.task || name}: inputs ${current.input.features.join(", ")}; `
     + (out.kind === "classifier" ? `classes ${out.labels.join(", ")}` : "a number") + `; serving version ${current.served_version}`;
-  $("plane-box").hidden = current.input.features.length !== 2;
-  buildFields();
-  if (!$("plane-box").hidden) drawPlane();
+  const plane = current.input.features.length === 2;
+  $("plane-box").hidden = !plane;
+  $("plane").dataset.regions = image ? "drawn" : "none";
+  if (plane && image) {
+    $("plane-legend").replaceChildren("Regions of version ", String(current.served_version), ": ", legend(map.regions),
+      ` ${pct(map.regions.agreement)} of the plane agrees with the true boundary.`);
+  } else if (plane) {
+    $("plane-legend").replaceChildren(`No picture of the regions: ${record.error || "it could not be drawn"}`);
+  }
+  buildFields(record.example || null);
+  if (plane) drawPlane();
   $("other-verdict").textContent = ""; $("other-detail").textContent = "";
 }
 

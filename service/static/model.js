@@ -1,165 +1,70 @@
-// The model dashboard: versions and their lineage, training curve and decision regions of
-// a chosen version, and a panel that runs a continue-training job and follows it.
-"use strict";
+// The model dashboard: a shell that loads the model and hands it to its panels.
+//
+// A panel is a module of its own (panel-*.js) whose default export is
+//   { id, title, mount(section, dashboard) -> { model(model), version(v) } }
+// The shell makes the panel's <section> (heading `${id}-title`), calls mount once, then
+// calls `model` each time the model is (re)loaded and `version` each time a version is
+// chosen (both optional). A panel fetches what it shows from JSON endpoints itself, with
+// `api` from common.js and `dashboard.name`. To add one (a rollout panel on
+// /models/<name>/rollout, a live-accuracy curve, a drift panel on /models/<name>/drift):
+// write panel-<id>.js and add it to PANELS.
+
+import { api } from "./common.js";
+import pictures from "./panel-pictures.js";
+import training from "./panel-training.js";
+import versions from "./panel-versions.js";
+
+const PANELS = [versions, pictures, training];
 
 const $ = (id) => document.getElementById(id);
-const name = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
-let model = null;
-const details = new Map();
-let chosen = null;
+const details = new Map();  // version -> Promise of GET /models/<name>/versions/<v>
+const mounted = [];
 
-function headline(d) {
-  const h = d && d.metrics && d.metrics.headline;
-  return h && h.value !== null && h.value !== undefined ? `${h.metric} ${Number(h.value).toFixed(4)} (${h.eval_set})` : "–";
-}
+export const dashboard = {
+  name: decodeURIComponent(location.pathname.split("/").filter(Boolean).pop()),
+  model: null,  // GET /models/<name>
+  chosen: null,
 
-function lineage(v) {
-  const chain = [];
-  let cur = v;
-  while (cur !== null && cur !== undefined && chain.length < 50) {
-    chain.push(`v${cur}`);
-    const d = details.get(cur);
-    cur = d ? d.parent : null;
-  }
-  return chain.join(" ← ");
-}
+  // One version's metadata, metrics and training record (asked once).
+  detail(v) {
+    if (!details.has(v)) {
+      details.set(v, api("GET", `/models/${encodeURIComponent(this.name)}/versions/${v}`)
+        .catch(() => { details.delete(v); return null; }));  // asked again next time
+    }
+    return details.get(v);
+  },
 
-async function loadModel() {
-  model = await api("GET", `/models/${name}`);
-  document.title = `tinymlp: ${name}`;
-  $("title").textContent = `${name}`;
+  choose(v) {
+    this.chosen = v;
+    for (const panel of mounted) if (panel.version) panel.version(v);
+  },
+
+  async reload() {
+    this.model = await api("GET", `/models/${encodeURIComponent(this.name)}`);
+    summarise(this.model);
+    for (const panel of mounted) if (panel.model) panel.model(this.model);
+    if (this.chosen === null || !this.model.versions.includes(this.chosen)) this.choose(this.model.served_version);
+  },
+};
+
+function summarise(model) {
+  document.title = `tinymlp: ${model.name}`;
+  $("title").textContent = model.name;
   const labels = Object.entries(model.labels).map(([l, v]) => `${l} → v${v}`).join(", ") || "none";
-  const failures = Object.keys(model.failures).length ? `; files that failed their checks: ${Object.keys(model.failures).join(", ")}` : "";
-  $("summary").textContent = `${model.task || name} · serving version ${model.served_version} · labels: ${labels}${failures}`;
-  const newest = [...model.versions].reverse().slice(0, 30);
-  await Promise.all(newest.filter((v) => !details.has(v)).map(async (v) => {
-    try {
-      details.set(v, await api("GET", `/models/${name}/versions/${v}`));
-    } catch (e) { /* a version this process has not loaded yet: its row shows what is known */ }
-  }));
-  const byVersion = {};
-  for (const [l, v] of Object.entries(model.labels)) (byVersion[v] = byVersion[v] || []).push(l);
-  $("versions").querySelector("tbody").replaceChildren(...newest.map((v) => {
-    const d = details.get(v), t = (d && d.training) || {};
-    const served = v === model.served_version ? " (served)" : "";
-    const button = el("button", { type: "button", text: `Show v${v}`, "aria-label": `Show version ${v}` });
-    button.addEventListener("click", () => choose(v));
-    return el("tr", { "data-version": String(v) }, el("th", { scope: "row", text: `v${v}${served}` }),
-      el("td", { text: (d && d.created_at) || "–" }), el("td", { text: d && d.parent ? `v${d.parent}` : "–" }),
-      el("td", { text: (t.trained_by || "–") + (t.job ? ` (job ${t.job})` : "") }), el("td", { text: headline(d) }),
-      el("td", { text: (byVersion[v] || []).join(", ") || "–" }), el("td", {}, button));
-  }));
-  if (chosen === null || !model.versions.includes(chosen)) choose(model.served_version);
+  const failed = Object.keys(model.failures);
+  $("summary").textContent = `${model.task || model.name} · serving version ${model.served_version} · labels: ${labels}`
+    + (failed.length ? `; files that failed their checks: ${failed.join(", ")}` : "");
 }
 
-// A picture is fetched rather than linked: the service draws one at a time and answers 429
-// with Retry-After meanwhile, so the page waits and asks again (a few times) before giving up.
-// A decision-region map comes bare; its axes and legend arrive in X-Regions-* headers.
-function picture(src, alt) {
-  const img = el("img", { class: "picture", alt, "data-src": src });
-  const figure = el("figure", { class: "figure" }, img);
-  const unavailable = () => figure.replaceWith(el("p", { class: "error", text: `${alt}: not available` }));
-  (async () => {
-    for (let attempt = 0; attempt < 10; attempt++) {
-      let resp;
-      try { resp = await fetch(src); } catch (e) { break; }
-      if (resp.status === 429) {
-        const wait = Number(resp.headers.get("Retry-After")) || 1;
-        await new Promise((r) => setTimeout(r, wait * 1000 * (0.5 + Math.random())));
-        continue;
-      }
-      if (!resp.ok) break;
-      const axes = resp.headers.get("X-Regions-Axes");
-      if (axes) {
-        img.classList.add("map");
-        figure.append(regionsCaption(resp.headers));
-      }
-      img.src = URL.createObjectURL(await resp.blob());
-      return;
-    }
-    unavailable();
-  })();
-  img.addEventListener("error", unavailable);
-  return figure;
+for (const panel of PANELS) {
+  const heading = Object.assign(document.createElement("h2"), { id: `${panel.id}-title`, textContent: panel.title });
+  const section = document.createElement("section");
+  section.className = "panel";
+  section.id = `panel-${panel.id}`;
+  section.setAttribute("aria-labelledby", heading.id);
+  section.append(heading);
+  $("panels").append(section);
+  mounted.push(panel.mount(section, dashboard));
 }
 
-function regionsCaption(headers) {
-  const [x, y] = headers.get("X-Regions-Axes").split(",").map((a) => a.split(":"));
-  const fixed = headers.get("X-Regions-Fixed");
-  const legend = headers.get("X-Regions-Legend").split(",").map((pair) => pair.split("="));
-  const agree = Number(headers.get("X-Regions-Agreement"));
-  return el("figcaption", {},
-    el("span", { text: `→ ${x[0]} from ${x[1]} to ${x[2]}; ↑ ${y[0]} from ${y[1]} to ${y[2]}`
-      + (fixed ? ` (at ${fixed.replace(/=/g, " = ")})` : "") + ". " }),
-    ...legend.map(([label, colour]) => {
-      const swatch = el("span", { class: "legend-swatch" });
-      swatch.style.background = colour;  // CSSOM: allowed by a CSP without 'unsafe-inline'
-      return el("span", { class: "legend-label" }, swatch, humanLabel(label));
-    }),
-    el("span", { text: ` Black line: the true boundary. ${pct(agree)} of the plane agrees with it.` }));
-}
-
-function choose(v) {
-  chosen = v;
-  $("chosen").textContent = `v${v}`;
-  $("lineage").textContent = `lineage: ${lineage(v)}`;
-  const base = `/ui/models/${name}/versions/${v}`;
-  const pics = [picture(`${base}/curve.png`, `training curve of ${name} version ${v}`)];
-  const isRed = name === "red" || (model.task === "red");
-  $("slice-control").hidden = !isRed;
-  if (isRed) {
-    pics.push(picture(`${base}/regions.png?b=${$("slice").value}`,
-      `${name} version ${v}: predicted red region in the red-green plane at blue ${$("slice").value}`));
-  } else if (model.input && model.input.features.length === 2 && model.output && model.output.kind === "classifier") {
-    pics.push(picture(`${base}/regions.png`, `${name} version ${v}: decision regions with the true boundary`));
-  }
-  $("pictures").replaceChildren(...pics);
-}
-
-// Each server process notices a new version within its reload interval (about a second):
-// ask until several answers in a row (from whichever processes answer) know it.
-async function untilServed(version) {
-  let inARow = 0;
-  for (let i = 0; i < 60 && inARow < 3; i++) {
-    const m = await api("GET", `/models/${name}`);
-    inARow = m.versions.includes(version) ? inARow + 1 : 0;
-    if (inARow < 3) await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-$("slice").addEventListener("change", () => choose(chosen));
-$("slice").addEventListener("input", () => { $("slice-value").textContent = $("slice").value; });
-
-$("train-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const auth = { Authorization: `Bearer ${$("token").value}` };
-  $("submit").disabled = true;
-  $("job-progress").replaceChildren();
-  try {
-    let job = await api("POST", `/train/${name}`, {
-      epochs: Number($("epochs").value), samples: Number($("samples").value), promote: $("promote").value }, auth);
-    $("job-status").textContent = `Job ${job.id} queued (from version ${job.parent_version}).`;
-    while (job.status === "queued" || job.status === "running") {
-      await new Promise((r) => setTimeout(r, 400));
-      job = await api("GET", `/train/jobs/${job.id}`, undefined, auth);
-      $("job-status").textContent = `Job ${job.id}: ${job.status}, epoch ${job.progress.length} of ${job.params.epochs || 10}`;
-      $("job-progress").replaceChildren(...job.progress.map((p) =>
-        el("li", { text: `epoch ${p.epoch}: loss ${p.loss.toFixed(4)}, metric ${p.metric.toFixed(4)}` })));
-    }
-    if (job.status === "succeeded") {
-      $("job-status").textContent = `Job ${job.id} succeeded: published version ${job.published_version}`
-        + ` (${job.promoted ? "promoted" : "not promoted"}: ${job.promotion.reason}).`;
-      await untilServed(job.published_version);
-      await loadModel();
-      choose(job.published_version);
-    } else {
-      $("job-status").textContent = `Job ${job.id} ${job.status}: ${job.error}`;
-    }
-  } catch (e) {
-    $("job-status").textContent = `Could not run the job: ${e.message}`;
-  } finally {
-    $("submit").disabled = false;
-  }
-});
-
-loadModel().catch((e) => { $("summary").textContent = e.message; });
+dashboard.reload().catch((e) => { $("summary").textContent = e.message; });

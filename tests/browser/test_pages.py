@@ -37,6 +37,8 @@ def site(seeded_store_dir, tmp_path_factory):
     red = TASKS["red"]
     pipeline.train_task(red, store, config=red.train.replace(epochs=15))  # a good red: version 2
     store.set_label("red", "default", 2)
+    for suffix in store.attachments("sine", 1):  # sine as a publisher from before pictures left it
+        store.attachment_path("sine", 1, suffix).unlink()
     env = {"TINYMLP_STATE_DIR": str(root / "state"), "TINYMLP_TRAIN_TOKEN": TOKEN,
            "TINYMLP_RELOAD_INTERVAL": "0.2", "TINYMLP_JOB_STALE_AFTER": "5"}
     with Gunicorn(root / "models", workers=2, log_path=root / "gunicorn.log", env=env) as server, \
@@ -127,25 +129,91 @@ def test_every_control_has_a_label_and_the_keyboard_reaches_the_picker(site, pag
     assert "colour" in focused and "r" in focused
 
 
-def _wait_loaded(page, selector):
-    """Until the image is there and decoded (a broken image has no natural width)."""
-    page.wait_for_function(f"() => {{ const i = document.querySelector({selector!r}); "
-                           "return !!i && i.complete && i.naturalWidth > 0; }")
+def _pictures_seen(page) -> list:
+    """(url, status) of every picture and picture record the page asks for, as it asks."""
+    seen = []
+    page.on("response", lambda r: seen.append((r.url, r.status))
+            if "/versions/" in r.url and r.url.endswith((".png", "pictures.json")) else None)
+    return seen
 
 
-def test_red_dashboard_shows_the_curve_and_a_slice(site, page):
+EVERY_IMAGE_LOADED = """(least) => { const imgs = [...document.images];
+    return imgs.length >= least && imgs.every((i) => i.complete && i.naturalWidth > 0); }"""
+
+
+def test_red_dashboard_shows_every_picture_at_the_first_visit(site, page):
+    """The curve and the region map, each loaded at its first request: no 429, no retry."""
     from playwright.sync_api import expect
 
+    seen = _pictures_seen(page)
     page.goto(site.base + "/ui/models/red")
     expect(page.locator("#summary")).to_contain_text("serving version 2")
     expect(page.locator("#versions tbody tr")).to_have_count(2)
-    curve, regions = "img[alt^='training curve']", "img[alt*='red-green plane']"
-    _wait_loaded(page, curve)
-    _wait_loaded(page, regions)
-    page.locator("#slice").fill("100")
-    page.locator("#slice").dispatch_event("change")
-    expect(page.locator(regions)).to_have_attribute("data-src", "/ui/models/red/versions/2/regions.png?b=100")
-    _wait_loaded(page, regions)
+    page.wait_for_function(EVERY_IMAGE_LOADED, arg=2)
+    alts = page.evaluate("[...document.images].map((i) => i.alt)")
+    assert alts == ["training curve of red version 2",
+                    "red version 2: predicted regions over r and g at b = 64; black line: the true boundary"]
+    expect(page.locator("#slice-value")).to_have_text("64")
+    expect(page.locator("figcaption")).to_contain_text("of the plane agrees with it")
+    assert seen and {status for _, status in seen} == {200}, seen
+    # the slider offers exactly the blues drawn: 0, 16, ..., 240, 255
+    assert page.locator("#slice").get_attribute("max") == "16"
+    page.locator("#slice").fill("8")
+    expect(page.locator("#slice-value")).to_have_text("128")
+    expect(page.locator("img.map")).to_have_attribute("src", "/ui/models/red/versions/2/regions-b128.png")
+    page.locator("#slice").fill("16")
+    expect(page.locator("#slice-value")).to_have_text("255")
+    page.wait_for_function(EVERY_IMAGE_LOADED, arg=2)
+    page.get_by_role("button", name="Show version 1").click()
+    expect(page.locator("#chosen")).to_have_text("v1")
+    expect(page.locator("img.map")).to_have_attribute("src", "/ui/models/red/versions/1/regions-b255.png")
+    page.wait_for_function(EVERY_IMAGE_LOADED, arg=2)
+    assert {status for _, status in seen} == {200}, seen
+
+
+def test_a_2d_dashboard_shows_its_regions_with_their_legend(site, page):
+    from playwright.sync_api import expect
+
+    page.goto(site.base + "/ui/models/quadrant")
+    page.wait_for_function(EVERY_IMAGE_LOADED, arg=2)
+    expect(page.locator("#slice-control")).to_be_hidden()
+    legend = page.locator("figcaption .legend-label")
+    expect(legend).to_have_text(["Q1", "Q2", "Q3", "Q4"])
+    expect(page.locator("figcaption")).to_contain_text("→ x from -5 to 5; ↑ y from -5 to 5")
+
+
+def test_a_version_without_pictures_says_how_to_draw_them_and_shows_its_curve(site, page):
+    from playwright.sync_api import expect
+
+    page.goto(site.base + "/ui/models/sine")
+    expect(page.locator("#no-pictures")).to_contain_text("python -m trainer plot sine --version 1")
+    expect(page.locator("svg.curve")).to_be_visible()  # drawn by the page from the training record
+    expect(page.locator("svg.curve text").first).to_have_text("1")  # whole epochs
+    assert page.evaluate("document.images.length") == 0  # no broken picture
+
+
+def test_the_planes_show_their_regions_at_once_and_fields_start_at_a_real_input(site, page):
+    from playwright.sync_api import expect
+
+    page.goto(site.base + "/")
+    expect(page.locator("#model")).to_have_value("checkerboard")
+    expect(page.locator("#plane")).to_have_attribute("data-regions", "drawn")  # before any click
+    expect(page.locator("#plane-legend .legend-label")).to_have_text(["black", "white"])
+    painted = page.evaluate("""() => { const c = document.getElementById("plane").getContext("2d");
+        const d = c.getImageData(60, 100, 300, 120).data; const seen = new Set();
+        for (let i = 0; i < d.length; i += 4) seen.add(`${d[i]},${d[i + 1]},${d[i + 2]}`);
+        return [...seen]; }""")
+    assert {"214,39,40", "158,202,225"} <= set(painted), painted[:10]  # both classes' colours, not a blank grid
+    page.locator("#model").select_option("iris")
+    expect(page.locator("#plane-box")).to_be_hidden()
+    setosa = {"sepal_length": "5.1", "sepal_width": "3.5", "petal_length": "1.4", "petal_width": "0.2"}
+    for feature, value in setosa.items():
+        expect(page.locator(f"#f-{feature}")).to_have_value(value)
+    expect(page.locator("#fields-note")).to_contain_text("a setosa")
+    page.get_by_role("button", name="Predict").click()
+    expect(page.locator("#other-detail")).to_contain_text("iris version 1")
+    # the icon the page links (headless chromium does not ask for it by itself)
+    assert page.evaluate("fetch(document.querySelector('link[rel=icon]').href).then((r) => r.status)") == 200
 
 
 def test_submit_a_job_and_see_the_new_version(site, page):
@@ -206,7 +274,7 @@ def test_the_pages_work_under_the_proxys_content_security_policy(proxied, page):
     _pick(page, "#ff0000")
     expect(page.locator("#verdict")).to_have_text("red")
     page.goto(proxied.base + "/ui/models/red")
-    _wait_loaded(page, "img[alt*='red-green plane']")
+    page.wait_for_function(EVERY_IMAGE_LOADED, arg=2)
     expect(page.locator("figcaption")).to_contain_text("true boundary")
     page.goto(proxied.base + "/docs")
     expect(page.get_by_text("/predict/red", exact=True).first).to_be_visible(timeout=15_000)

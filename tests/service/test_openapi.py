@@ -64,7 +64,7 @@ def test_per_feature_bounds_of_a_mixed_model(client):
 
 def test_the_document_follows_the_store(client, store_dir, app):
     shutil.copytree(store_dir / "xor", store_dir / "xor2")
-    for f in (store_dir / "xor2").iterdir():  # the same files, named for the new model
+    for f in (store_dir / "xor2").glob("*.json"):  # the same files, named for the new model (pictures aside)
         f.write_text(f.read_text().replace('"name":"xor"', '"name":"xor2"'))
     assert "/predict/xor2" not in _doc(client)["paths"]
     app.extensions["tinymlp.registry"].refresh()
