@@ -86,7 +86,7 @@ def test_an_import_gets_its_maps_and_no_curve(run, tmp_path, seed_dir):
 
 def test_a_job_draws_the_pictures_of_the_version_it_publishes(seeded_store_dir, tmp_path):
     shutil.copytree(seeded_store_dir, tmp_path / "models")
-    config = WorkerConfig(models_dir=str(tmp_path / "models"), state_dir=str(tmp_path / "state"), poll=0.05)
+    config = WorkerConfig(models_dir=str(tmp_path / "models"), state_dir=str(tmp_path / "state"), job_poll=0.05)
     jobs = SQLiteJobTable(tmp_path / "state")
     try:
         worker = Worker(config, worker_id="test-worker", jobs=jobs)
