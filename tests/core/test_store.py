@@ -102,7 +102,7 @@ def test_store_errors_say_what_is_wrong(store, call, error, message):
 def test_malformed_labels_file_is_reported(store):
     store.publish("m", small_net())
     (store.root / "m" / "labels.json").write_text('{"default": "one"}')
-    with pytest.raises(StoreError, match="must map label names to positive version numbers"):
+    with pytest.raises(StoreError, match="must map label names to version numbers"):
         store.labels("m")
 
 
