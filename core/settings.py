@@ -126,7 +126,7 @@ _VARIABLES = [
     Variable("TINYMLP_KEEP_LOADED", 3, _number(0, 1_000_000, int),
              "latest versions kept loaded besides the served and labelled ones; older ones load on demand",
              "service"),
-    Variable("TINYMLP_MAX_MODEL_BYTES", 64 * 1024 * 1024, _number(1024, 1 << 34, int),
+    Variable("TINYMLP_MAX_MODEL_BYTES", 16 * 1024 * 1024, _number(1024, 1 << 34, int),
              "model files larger than this are refused unread", "service, trainer"),
     Variable("TINYMLP_MAX_BODY_BYTES", 2 * 1024 * 1024, _number(1024, 1 << 30, int),
              "the largest request body (the proxy's client_max_body_size matches it)", "service"),

@@ -260,6 +260,8 @@ class ModelStore:
             f, _ = self._open_file(path, LABELS_MAX_BYTES, LABELS_FILE)
         except FileNotFoundError:
             return {}
+        except FileRefused as e:
+            raise FileRefused(str(e), f"{LABELS_FILE} is refused: {e.summary}; fix or delete it") from None
         try:
             with f:
                 raw = f.read()
@@ -296,17 +298,16 @@ class ModelStore:
             raise
         except OSError as e:
             raise FileRefused(f"{path} cannot be opened: {e.strerror}", f"it cannot be opened ({e.strerror})") from None
-        f = os.fdopen(fd, "rb")
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            f.close()
+            os.close(fd)
             raise FileRefused(f"{path} is not a regular file; refused unread", "it is not a regular file")
         if st.st_size > limit:
-            f.close()
+            os.close(fd)
             setting = " (TINYMLP_MAX_MODEL_BYTES)" if what == "model" else ""
             raise FileRefused(f"{path} is {st.st_size:,} bytes, more than the {limit:,} allowed{setting}; "
                               "refused unread", f"it is {st.st_size:,} bytes, more than the {limit:,} allowed")
-        return f, st
+        return os.fdopen(fd, "rb"), st
 
     def open(self, name: str, version: int | None = None, label: str | None = None, *,
              with_optimizer: bool = True) -> ModelVersion:
@@ -376,6 +377,9 @@ class ModelStore:
                                  "publish under a new name, or remove the versions numbered past those you meant "
                                  "to publish")
             text = mlp.dumps(network, **{**metadata, "name": name, "version": version})
+            if len(text) > self.max_model_bytes:
+                raise StoreError(f"model {name!r}: the file would be {len(text):,} bytes, more than the "
+                                 f"{self.max_model_bytes:,} a reader takes (TINYMLP_MAX_MODEL_BYTES); not published")
             tmp = _write_temp(folder, text)
             final = folder / version_file(version)
             try:

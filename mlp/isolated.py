@@ -23,7 +23,7 @@ from mlp.errors import ModelFileError
 
 # Below this a file parses in a few milliseconds, less than starting a child would cost
 # (about 0.15 s of CPU for Python and numpy): see benchmarks.model_load.
-ISOLATE_ABOVE = 2 * 1024 * 1024
+ISOLATE_ABOVE = 1024 * 1024
 TIMEOUT = 300.0  # seconds; a 64 MiB file takes a few
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 

@@ -151,6 +151,9 @@ def load(path, *, with_optimizer: bool = True) -> Network:
     except OSError as e:
         raise ModelFileError(f"cannot read model file {source!r}: {e.strerror}",
                              f"it cannot be read ({e.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before a file object: a folder cannot become one
+        os.close(fd)
+        raise ModelFileError(f"{source} is not a regular file", "it is not a regular file")
     with os.fdopen(fd, "rb") as f:
         return load_file(f, source, with_optimizer=with_optimizer)
 
@@ -253,20 +256,24 @@ def _build(doc, with_optimizer: bool, consume: bool) -> Network:
     # so the file's weights never exist twice as Python objects.
     h = hashlib.sha256()
 
-    def feed(*pieces):
+    def feed(*pieces, numbers=None):
         for piece in pieces:
+            # numpy reads true as 1.0 in a list of numbers; the text being hashed shows it, for free.
+            if numbers and ("true" in piece or "false" in piece):
+                raise _Fault(f"{numbers} must be numbers, not true or false")
             h.update(piece.encode())
 
     feed('{"dtype":', *_canonical(dtype, 0), ',"input":', *_canonical(doc["input"], 2), ',"layers":[')
     layers = []
     for i, layer_doc in enumerate(doc["layers"]):
-        layers.append(_layer(layer_doc, i, dtype))
-        feed("," if i else "", *_canonical(layer_doc, 2))
+        layers.append(_layer(layer_doc, i, dtype))  # checked first: what is hashed has a known shape
+        feed("," if i else "", *_canonical(layer_doc, 2), numbers=f"layer {i} weights and biases")
         if consume:
             layer_doc["weights"] = layer_doc["biases"] = None
-    feed('],"loss":', *_canonical(doc["loss"], 0), ',"normalization":', *_canonical(doc["normalization"], 2),
-         ',"output":', *_canonical(doc["output"], 2),
-         ',"target_normalization":', *_canonical(doc["target_normalization"], 2), "}")
+    feed('],"loss":', *_canonical(doc["loss"], 0))
+    feed(',"normalization":', *_canonical(doc["normalization"], 2), numbers="normalization")
+    feed(',"output":', *_canonical(doc["output"], 2))
+    feed(',"target_normalization":', *_canonical(doc["target_normalization"], 2), "}", numbers="target_normalization")
     if doc["checksum"] != "sha256:" + h.hexdigest():
         message = "checksum mismatch: the file was changed or damaged after it was written"
         raise ModelFileError(message, message)
@@ -293,7 +300,10 @@ def _build(doc, with_optimizer: bool, consume: bool) -> Network:
     opt = doc.get("optimizer")
     if consume:
         doc["optimizer"] = None
-    net.optimizer_state = _optimizer(opt, net.dtype) if with_optimizer else None
+    # Checked even when it is not kept: whether a version loads must not depend on who reads it
+    # (the trainer keeps the state, the service does not, and both pick the served version).
+    state = _optimizer(opt, net.dtype)
+    net.optimizer_state = state if with_optimizer else None
     _check_outputs_finite(net)
     return net
 
@@ -302,7 +312,7 @@ def _input_spec(value) -> InputSpec:
     try:
         return InputSpec.from_dict(value)
     except MLPError as e:
-        raise _Fault(str(e)) from None
+        raise ModelFileError(str(e), f"{GENERIC}: its input spec is malformed") from None
 
 
 def _output(value) -> tuple[list[str] | None, int | None]:
@@ -334,7 +344,7 @@ def _normalizer(value, what: str) -> Normalizer | None:
     try:
         return Normalizer(shift, scale)
     except MLPError as e:
-        raise _Fault(f"{what}: {e}") from None
+        raise ModelFileError(f"{what}: {e}", f"{GENERIC}: its {what} is malformed") from None
 
 
 def _layer(spec, i: int, dtype: str) -> Dense:

@@ -6,7 +6,7 @@ from flask import Flask, jsonify, request, send_from_directory
 from flask_smorest import Api
 from werkzeug.routing import BaseConverter
 
-from core.store import ModelStore
+from core.store import MAX_VERSION, VERSION_PATTERN, ModelStore
 from service import metrics, requestlog
 from service.config import Config
 from service.errors import UnsupportedMediaType
@@ -25,6 +25,18 @@ class ModelName(BaseConverter):
     regex = r"(?!jobs(?![a-z0-9_-]))[a-z0-9][a-z0-9_-]{0,63}"
 
 
+class VersionNumber(BaseConverter):
+    """A version in a URL: the store's pattern (1 to MAX_VERSION, no leading zero), as a number."""
+
+    regex = VERSION_PATTERN
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value) -> str:
+        return str(int(value))
+
+
 class TinyApi(Api):
     ERROR_SCHEMA = ErrorBody  # the "default" response of every operation is our error body
 
@@ -35,6 +47,7 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
     app.url_map.converters["model"] = ModelName
+    app.url_map.converters["version"] = VersionNumber
     app.config.update(
         TINYMLP=config,
         MAX_CONTENT_LENGTH=config.max_body_bytes,
@@ -46,6 +59,7 @@ def create_app(config: Config | None = None) -> Flask:
     )
     api = TinyApi(app, spec_kwargs={"info": {"description": "Small numpy neural networks over HTTP."}})
     api.register_field(Timestamp, "string", "date-time")
+    api.register_converter(VersionNumber, lambda _: {"type": "integer", "minimum": 1, "maximum": MAX_VERSION})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer",
                                                        "description": "the value of TINYMLP_TRAIN_TOKEN"})
     for bp in (predict.blp, train.blp, models.blp, health.blp, v2.blp):

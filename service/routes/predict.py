@@ -48,7 +48,7 @@ def predict(name):
     return _respond(lookup(name))
 
 
-@blp.route("/<name>/versions/<int:version>", methods=["POST"])
+@blp.route("/<name>/versions/<version:version>", methods=["POST"])
 @_doc
 def predict_version(name, version):
     """Predict with a pinned version."""

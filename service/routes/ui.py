@@ -67,7 +67,7 @@ def _png(model, key: tuple, draw) -> Response:
     return Response(png, mimetype="image/png", headers={"Cache-Control": "public, max-age=86400", **headers})
 
 
-@blp.route("/ui/models/<name>/versions/<int:version>/curve.png", methods=["GET"])
+@blp.route("/ui/models/<name>/versions/<version:version>/curve.png", methods=["GET"])
 def curve(name, version):
     from trainer import plots
 
@@ -75,7 +75,7 @@ def curve(name, version):
     return _png(model, ("curve",), lambda: (plots.curve_png(model.network), {}))
 
 
-@blp.route("/ui/models/<name>/versions/<int:version>/regions.png", methods=["GET"])
+@blp.route("/ui/models/<name>/versions/<version:version>/regions.png", methods=["GET"])
 def regions(name, version):
     """The decision regions over a plane, a bare map (one pixel a grid point); the page puts
     the axes and legend around it from the X-Regions-* headers."""

@@ -68,7 +68,7 @@ def _metadata(model) -> dict:
 
 
 @blp.route("/models/<name>", methods=["GET"])
-@blp.route("/models/<name>/versions/<int:version>", methods=["GET"])
+@blp.route("/models/<name>/versions/<version:version>", methods=["GET"])
 @documented(blp.response(200, ModelMetadata), blp.alt_response(404, schema=V2Error),
             blp.alt_response(503, schema=V2Error))
 def model_metadata(name, version=None):
@@ -77,7 +77,7 @@ def model_metadata(name, version=None):
 
 
 @blp.route("/models/<name>/ready", methods=["GET"])
-@blp.route("/models/<name>/versions/<int:version>/ready", methods=["GET"])
+@blp.route("/models/<name>/versions/<version:version>/ready", methods=["GET"])
 @documented(blp.response(200, ModelReady), blp.alt_response(404, schema=V2Error),
             blp.alt_response(503, schema=V2Error))
 def model_ready(name, version=None):
@@ -106,7 +106,7 @@ def _decode(model) -> tuple:
 
 
 @blp.route("/models/<name>/infer", methods=["POST"])
-@blp.route("/models/<name>/versions/<int:version>/infer", methods=["POST"])
+@blp.route("/models/<name>/versions/<version:version>/infer", methods=["POST"])
 @documented(blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": InferRequest}}}),
             blp.response(200, InferResponse),
             *(blp.alt_response(c, schema=V2Error) for c in (400, 404, 413, 415, 503)))
