@@ -281,10 +281,10 @@ class ModelStore:
         return data
 
     def _open_file(self, path: Path, limit: int, what: str):
-        """Open a file of the store to read it, or refuse it (FileRefused): only a regular file
-        (anything else is refused unopened; one behind a symlink is opened without blocking, so
-        a FIFO with no writer cannot hang the reader, and refused before a byte is read), inside
-        the store, at most ``limit`` bytes. (binary file, its fstat); FileNotFoundError passes."""
+        """The file at ``path`` open to read (a binary file object, and its fstat), or FileRefused:
+        only a regular file (anything else is refused unopened; one behind a symlink is opened
+        without blocking, so a FIFO with no writer cannot hang the reader, and refused before a
+        byte is read), inside the store, at most ``limit`` bytes. FileNotFoundError passes."""
         st = os.lstat(path)
         linked = stat.S_ISLNK(st.st_mode) or path.parent.is_symlink()
         if linked and not self._inside(path):
@@ -319,7 +319,7 @@ class ModelStore:
         path = self.path(name, version) if is_version(version) else None
         try:
             if path is None:
-                raise FileNotFoundError
+                raise FileNotFoundError  # a number past the pattern names no version, whatever files there are
             f, _ = self._open_file(path, self.max_model_bytes, "model")
         except FileNotFoundError:
             if not self.versions(name):

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from mlp.errors import ModelFileError
 
-# Below this a file parses in a few milliseconds, less than starting a child would cost
-# (about 0.15 s of CPU for Python and numpy): see benchmarks.model_load.
+# A file this size holds the GIL for tens of milliseconds when parsed in process, no longer than
+# the stalls left while a child reads a large one; a child costs about 0.15 s of CPU and half a
+# second to start (Python and numpy), worth it only above. benchmarks.model_load prints both.
 ISOLATE_ABOVE = 1024 * 1024
-TIMEOUT = 300.0  # seconds; a 64 MiB file takes a few
+TIMEOUT = 300.0  # seconds; a 62 MiB file took 8 s on a busy machine (benchmarks.model_load)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 
 
