@@ -4,6 +4,10 @@ A model file holds a network (``mlp`` reads that part) and the trainer's metadat
 version, parent, task, when and how it was trained, its held-out metrics. ``VersionInfo``
 is that metadata read once, checked and typed, so the worker, the CLI and the service
 never read nested dicts by string keys. ``ModelVersion`` pairs it with the network.
+
+Reading is strict: a value of the wrong type anywhere in the metadata (``training.curve: 5``,
+a string for a version) is an ``mlp.ModelFileError`` naming the key, the same refusal as a
+malformed network, so whoever reads a version refuses it whole instead of failing later.
 """
 
 from __future__ import annotations
@@ -84,12 +88,17 @@ class TrainingRecord:
 
     @classmethod
     def from_dict(cls, data) -> TrainingRecord | None:
-        if not isinstance(data, dict):
+        """From a model file's ``training`` object (None: no record); keys it does not know are
+        ignored, a known one of the wrong type is refused."""
+        if data is None:
             return None
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        values["curve"] = tuple(_epoch(r) for r in data.get("curve") or () if isinstance(r, dict))
-        values.setdefault("trained_by", "unknown")
+        _check(isinstance(data, dict), "training must be an object or null")
+        values = {k: _typed(data, k, kind, f"training.{k}") for k, kind in _TRAINING_FIELDS.items() if k in data}
+        curve = data.get("curve")
+        _check(curve is None or isinstance(curve, list), "training.curve must be a list of epochs")
+        values["curve"] = tuple(_epoch(r, i) for i, r in enumerate(curve or ()))
+        if values.get("trained_by") is None:
+            values["trained_by"] = "unknown"
         return cls(**values)
 
     def train_config(self) -> mlp.TrainConfig | None:
@@ -102,9 +111,48 @@ class TrainingRecord:
         return out
 
 
-def _epoch(r: dict) -> EpochRecord:
-    known = {f.name for f in dataclasses.fields(EpochRecord)}
-    return EpochRecord(**{k: v for k, v in r.items() if k in known})
+# What each kind of value may be in a file: JSON numbers are int or float, never bool.
+_STR, _INT, _NUMBER, _BOOL, _OBJECT = "a string", "a whole number", "a number", "true or false", "an object"
+_TRAINING_FIELDS = {
+    "trained_by": _STR, "task": _STR, "config": _OBJECT, "network": _OBJECT, "seed": _INT, "samples": _INT,
+    "epochs_run": _INT, "best_epoch": _INT, "stopped_early": _BOOL, "duration_s": _NUMBER, "data_hash": _STR,
+    "job": _STR, "examples": _INT, "source": _STR, "source_sha256": _STR,
+}
+_EPOCH_FIELDS = {"epoch": _INT, "loss": _NUMBER, "metric": _NUMBER, "lr": _NUMBER, "val_loss": _NUMBER,
+                 "val_metric": _NUMBER}
+_HEADLINE_FIELDS = {"metric": _STR, "eval_set": _STR, "value": _NUMBER, "bar": _NUMBER, "met": _BOOL}
+
+
+def _is(value, kind: str) -> bool:
+    if kind == _STR:
+        return isinstance(value, str)
+    if kind == _INT:
+        return type(value) is int
+    if kind == _NUMBER:
+        return type(value) in (int, float)
+    if kind == _BOOL:
+        return type(value) is bool
+    return isinstance(value, dict)
+
+
+def _typed(data: dict, key: str, kind: str, where: str):
+    """``data[key]``, which must be ``kind`` or null."""
+    value = data.get(key)
+    _check(value is None or _is(value, kind), f"{where} must be {kind} or null")
+    return value
+
+
+def _check(ok: bool, what: str) -> None:
+    if not ok:
+        raise mlp.ModelFileError(f"metadata: {what}", f"its metadata is malformed: {what}")
+
+
+def _epoch(r, i: int) -> EpochRecord:
+    _check(isinstance(r, dict), f"training.curve[{i}] must be an object")
+    values = {k: _typed(r, k, kind, f"training.curve[{i}].{k}") for k, kind in _EPOCH_FIELDS.items()}
+    for k in ("epoch", "loss", "metric"):
+        _check(values[k] is not None, f"training.curve[{i}].{k} is missing")
+    return EpochRecord(**values)
 
 
 @dataclass(frozen=True)
@@ -127,19 +175,21 @@ class VersionInfo:
     def of(cls, network: mlp.Network) -> VersionInfo:
         """Read from a loaded network's metadata (the store has checked its name and version)."""
         meta = network.metadata
-        metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
-        head = metrics.get("headline")
+        _check(isinstance(meta.get("name"), str), "name must be a string")
+        _check(type(meta.get("version")) is int, "version must be a whole number")
+        metrics = _typed(meta, "metrics", _OBJECT, "metrics") or {}
+        head = _typed(metrics, "headline", _OBJECT, "metrics.headline")
         headline = None
-        if isinstance(head, dict) and head.get("metric"):
-            headline = Headline(head["metric"], head.get("eval_set", "test"), head.get("value"), head.get("bar"),
-                                head.get("met"))
-        parent = meta.get("parent")
+        if head is not None:
+            values = {k: _typed(head, k, kind, f"metrics.headline.{k}") for k, kind in _HEADLINE_FIELDS.items()}
+            if values["metric"]:
+                headline = Headline(**{**values, "eval_set": values["eval_set"] or "test"})
         return cls(
             name=meta["name"],
             version=meta["version"],
-            parent=parent if type(parent) is int else None,
-            created_at=meta.get("created_at"),
-            task=meta.get("task") if isinstance(meta.get("task"), str) else None,
+            parent=_typed(meta, "parent", _INT, "parent"),
+            created_at=_typed(meta, "created_at", _STR, "created_at"),
+            task=_typed(meta, "task", _STR, "task"),
             input=network.input_spec,
             output=OutputSpec.of(network),
             layers=tuple(Layer(la.n_in, la.n_out, la.activation.name) for la in network.layers),

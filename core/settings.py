@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 PROCESSES = ("service", "worker", "trainer", "gunicorn", "client", "compose")
 
 class SettingError(ValueError):
@@ -157,14 +157,14 @@ _VARIABLES = [
     Variable("TINYMLP_LOG_FORMAT", str, "text", _choice("text", "json"), "text, or json for one JSON object a line",
              (_SERVICE, _WORKER)),
     Variable("TINYMLP_LOG_LEVEL", str, "INFO", _choice(*LOG_LEVELS, upper=True),
-             "DEBUG, INFO, WARNING or ERROR, any case", (_SERVICE, _WORKER, _TRAINER, _GUNICORN)),
+             "DEBUG, INFO, WARNING, ERROR or CRITICAL, any case", (_SERVICE, _WORKER, _TRAINER, _GUNICORN)),
     Variable("TINYMLP_RELOAD_INTERVAL", float, 1.0, _number(0.05, 3600),
              "seconds between model store scans in each worker: a version promoted on the store is served by "
              "every worker and replica within it", (_SERVICE,)),
     Variable("TINYMLP_KEEP_LOADED", int, 3, _number(0, 1_000_000, int),
              "latest versions kept loaded besides the served and labelled ones; older ones load on demand",
              (_SERVICE,)),
-    Variable("TINYMLP_MAX_MODEL_BYTES", int, 64 * 1024 * 1024, _number(1024, 1 << 34, int),
+    Variable("TINYMLP_MAX_MODEL_BYTES", int, 16 * 1024 * 1024, _number(1024, 1 << 34, int),
              "model files larger than this are refused unread", (_SERVICE, _WORKER, _TRAINER)),
     Variable("TINYMLP_MAX_BODY_BYTES", int, 2 * 1024 * 1024, _number(1024, 1 << 30, int),
              "the largest request body (the proxy's client_max_body_size matches it)", (_SERVICE,)),

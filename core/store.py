@@ -11,8 +11,16 @@ registry and the worker ask it rather than knowing either.
 - The served version (``serve_rule``) is the ``default`` label's version when the label is
   set, and an error when that version is missing or broken: never silently the newest.
   Without a ``default`` label it is the newest version that loads.
-- Reading is guarded: a file or folder that resolves outside the store, or a file larger
-  than ``max_model_bytes``, is refused before a byte of it is parsed.
+- A version is a whole number from 1 to ``MAX_VERSION`` (``VERSION_PATTERN``): one rule for
+  the file names listed, the numbers published, the versions labels name and the URLs.
+- Reading is guarded, the same way for every file of the store (``_open_file``): only a
+  regular file is opened (a FIFO, socket, device or folder is refused unopened; one reached
+  through a symlink is opened without blocking and refused before a byte is read), one that
+  resolves outside the store is refused, and so is one larger than its limit
+  (``max_model_bytes`` for versions). What is read is checked whole: anything malformed is
+  a refusal (``mlp.ModelFileError``, ``StoreError``), never another exception.
+- The store owns its paths: whoever watches a model for changes keeps the ``stamps`` of its
+  files and asks ``changed``; a new per-model file goes into ``MODEL_FILES``.
 - Beside a version lie its attachments, ``<name>/<version>.<kind>.<png|json>``: the pictures
   drawn when it was published and their record (``core.pictures``). They are replaced
   atomically, read only as regular files (never through a symbolic link), and removed with
@@ -32,16 +40,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+import orjson
+
 import mlp
 from core import settings
 from core.records import ModelVersion, VersionInfo
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LABEL_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-VERSION_RE = re.compile(r"^([1-9][0-9]{0,8})\.json$")
+VERSION_PATTERN = r"[1-9][0-9]{0,8}"  # a version, wherever it is written: 1 to MAX_VERSION, no leading zero
+MAX_VERSION = 999_999_999
+VERSION_FILE_RE = re.compile(rf"^({VERSION_PATTERN})\.json$")
 ATTACHMENT_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}\.(png|json)$")  # after "<version>.": never "json" alone
 MAX_ATTACHMENT_BYTES = 8 * 1024 * 1024  # a picture is some kilobytes; anything this large is not one
 LABELS_FILE = "labels.json"
+MODEL_FILES = (LABELS_FILE,)  # files of a model beside its versions; a change to one is a change to the model
+LABELS_MAX_BYTES = 1024 * 1024
 DEFAULT_MAX_MODEL_BYTES = settings.default("TINYMLP_MAX_MODEL_BYTES")
 
 
@@ -86,6 +100,9 @@ class Stamp(NamedTuple):
             return None
 
 
+Stamps = dict[str, Stamp | None]  # what ``changed`` compares, keyed by the store (opaque to others)
+
+
 @dataclass(frozen=True)
 class Listing:
     """One model folder as it is on disk now, nothing parsed but labels.json."""
@@ -95,13 +112,28 @@ class Listing:
     versions: dict[int, Stamp]  # every version file present
     labels: dict[str, int]
     labels_error: str | None = None  # labels.json is unreadable or malformed (``labels`` is then {})
-    labels_stamp: Stamp | None = None
+    files: Stamps = field(default_factory=dict)  # each of MODEL_FILES (None: absent), stamped before it was read
+
+    def stamps(self, versions: Iterable[int]) -> Stamps:
+        """The stamps to hand to ``ModelStore.changed`` later: the folder, the model's own files
+        and the given versions' files, as they were when this listing was taken."""
+        return {".": self.folder, **self.files, **{version_file(v): self.versions.get(v) for v in versions}}
 
 
 @dataclass(frozen=True)
 class PruneReport:
     removed: list[int] = field(default_factory=list)
     kept: dict[int, str] = field(default_factory=dict)  # version -> why it stays
+
+
+def is_version(value) -> bool:
+    """Whether ``value`` is a version number (``VERSION_PATTERN`` as a number)."""
+    return type(value) is int and 1 <= value <= MAX_VERSION
+
+
+def version_file(version: int) -> str:
+    """The file name of a version."""
+    return f"{int(version)}.json"
 
 
 def check_name(name: str) -> str:
@@ -155,7 +187,7 @@ class ModelStore:
         return self.root / check_name(name)
 
     def path(self, name: str, version: int) -> Path:
-        return self.folder(name) / f"{int(version)}.json"
+        return self.folder(name) / version_file(version)
 
     def _inside(self, path: Path) -> bool:
         try:
@@ -189,7 +221,7 @@ class ModelStore:
         found = {}
         with os.scandir(folder) as it:
             for e in it:
-                m = VERSION_RE.match(e.name)
+                m = VERSION_FILE_RE.match(e.name)
                 if m:
                     found[int(m.group(1))] = e
         return found
@@ -204,79 +236,115 @@ class ModelStore:
                 versions[v] = Stamp.of(e.stat())
             except OSError:  # removed meanwhile, or a dangling link: absent
                 continue
-        labels, labels_error, labels_stamp = {}, None, None
+        files = {f: Stamp.at(folder / f) for f in MODEL_FILES}
+        labels, labels_error = {}, None
         try:
-            labels_stamp = Stamp.of(os.stat(folder / LABELS_FILE))
             labels = self.labels(name)
-        except FileNotFoundError:
-            pass
         except (OSError, StoreError) as e:
-            labels_error = str(e)
-        return Listing(name, folder_stamp, versions, labels, labels_error, labels_stamp)
+            labels_error = getattr(e, "summary", None) or f"cannot read {LABELS_FILE}: {e.strerror}"
+        return Listing(name, folder_stamp, versions, labels, labels_error, files)
 
     def stamp(self, name: str, version: int) -> Stamp | None:
         return Stamp.at(self.path(name, version))
 
+    def stamps(self, name: str, versions: Iterable[int] = ()) -> Stamps:
+        """The folder's, its own files' and the given versions' stamps now (see ``changed``)."""
+        folder = self.folder(name)
+        return {key: Stamp.at(folder / key) for key in (".", *MODEL_FILES, *map(version_file, versions))}
+
+    def changed(self, name: str, stamps: Stamps) -> bool:
+        """Whether anything stamped in ``stamps`` (``Listing.stamps``) is different now: a file
+        added, removed or renamed changes the folder, a rewrite in place changes the file."""
+        folder = self.folder(name)
+        return any(Stamp.at(folder / key) != then for key, then in stamps.items())
+
     def labels(self, name: str) -> dict[str, int]:
-        """labels.json as {label: version}; an unreadable file is an error, a missing one {}."""
+        """labels.json as {label: version}; a missing file is {}, one that cannot be read or is
+        malformed a StoreError (FileRefused if it is not a regular file, or resolves outside)."""
         path = self.folder(name) / LABELS_FILE
-        if path.is_symlink() and not self._inside(path):
-            raise FileRefused(f"{path} resolves outside the model store; refused")
         try:
-            if path.stat().st_size > 1024 * 1024:
-                raise StoreError(f"{path} is larger than 1 MiB; it cannot be a labels file")
-            raw = path.read_text(encoding="utf-8")
+            f, _ = self._open_file(path, LABELS_MAX_BYTES, LABELS_FILE)
         except FileNotFoundError:
             return {}
-        except (OSError, UnicodeDecodeError) as e:
-            raise StoreError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+        except FileRefused as e:
+            raise FileRefused(str(e), f"{LABELS_FILE} is refused: {e.summary}; fix or delete it") from None
         try:
-            data = json.loads(raw)
-        except ValueError as e:
+            with f:
+                raw = f.read()
+        except OSError as e:
+            raise StoreError(f"cannot read {path}: {e.strerror}", f"cannot read {LABELS_FILE}: {e.strerror}") from None
+        try:
+            data = orjson.loads(raw)  # strict, and a nesting limit instead of a RecursionError
+        except orjson.JSONDecodeError as e:
             raise StoreError(f"{path} is not valid JSON ({e}); fix or delete it",
                              f"{LABELS_FILE} is not valid JSON; fix or delete it") from None
         if not isinstance(data, dict) or not all(
-            isinstance(k, str) and LABEL_RE.match(k) and type(v) is int and v > 0
-            for k, v in data.items()
+            isinstance(k, str) and LABEL_RE.match(k) and is_version(v) for k, v in data.items()
         ):
-            raise StoreError(f"{path} must map label names to positive version numbers")
+            message = (f"{LABELS_FILE} must map label names to version numbers (1 to {MAX_VERSION}); "
+                       "fix or delete it")
+            raise StoreError(f"{path}: {message}", message)
         return data
 
-    def open(self, name: str, version: int | None = None, label: str | None = None) -> ModelVersion:
+    def _open_file(self, path: Path, limit: int, what: str):
+        """The file at ``path`` open to read (a binary file object, and its fstat), or FileRefused:
+        only a regular file (anything else is refused unopened; one behind a symlink is opened
+        without blocking, so a FIFO with no writer cannot hang the reader, and refused before a
+        byte is read), inside the store, at most ``limit`` bytes. FileNotFoundError passes."""
+        st = os.lstat(path)
+        linked = stat.S_ISLNK(st.st_mode) or path.parent.is_symlink()
+        if linked and not self._inside(path):
+            raise FileRefused(f"{path} resolves outside the model store {self.root}; refused",
+                              "it resolves outside the model store")
+        if not linked and not stat.S_ISREG(st.st_mode):
+            raise FileRefused(f"{path} is not a regular file; refused unopened", "it is not a regular file")
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        except FileNotFoundError:
+            raise
+        except OSError as e:
+            raise FileRefused(f"{path} cannot be opened: {e.strerror}", f"it cannot be opened ({e.strerror})") from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise FileRefused(f"{path} is not a regular file; refused unread", "it is not a regular file")
+        if st.st_size > limit:
+            os.close(fd)
+            setting = " (TINYMLP_MAX_MODEL_BYTES)" if what == "model" else ""
+            raise FileRefused(f"{path} is {st.st_size:,} bytes, more than the {limit:,} allowed{setting}; "
+                              "refused unread", f"it is {st.st_size:,} bytes, more than the {limit:,} allowed")
+        return os.fdopen(fd, "rb"), st
+
+    def open(self, name: str, version: int | None = None, label: str | None = None, *,
+             with_optimizer: bool = True) -> ModelVersion:
         """A version with its metadata, by number, by label, or (neither) the served one.
-        Raises NotFound, NoServableVersion, FileRefused or mlp.ModelFileError."""
+        Raises NotFound, NoServableVersion, FileRefused or mlp.ModelFileError.
+        ``with_optimizer=False`` leaves out the optimizer state, for a reader that only predicts."""
         if version is None:
             version = self.resolve(name, label)
-        path = self.path(name, version)
+        path = self.path(name, version) if is_version(version) else None
         try:
-            st = os.lstat(path)
+            if path is None:
+                raise FileNotFoundError  # a number past the pattern names no version, whatever files there are
+            f, _ = self._open_file(path, self.max_model_bytes, "model")
         except FileNotFoundError:
             if not self.versions(name):
                 raise NotFound(f"no model named {name!r}; models: {', '.join(self.names()) or 'none'}") from None
             raise NotFound(f"model {name!r} has no version {version}; versions: "
                            f"{some_versions(self.versions(name))}") from None
-        return self._read(name, version, path, st)
-
-    def _read(self, name: str, version: int, path: Path, st: os.stat_result) -> ModelVersion:
-        if os.path.islink(path) or path.parent.is_symlink():
-            if not self._inside(path):
-                raise FileRefused(f"{path} resolves outside the model store {self.root}; refused",
-                                  "it resolves outside the model store")
-            st = os.stat(path)
-        if not os.path.isfile(path):
-            raise FileRefused(f"{path} is not a regular file", "it is not a regular file")
-        if st.st_size > self.max_model_bytes:
-            raise FileRefused(f"{path} is {st.st_size:,} bytes, more than the {self.max_model_bytes:,} allowed "
-                              "(TINYMLP_MAX_MODEL_BYTES); refused unread",
-                              f"it is {st.st_size:,} bytes, more than the {self.max_model_bytes:,} allowed")
-        net = mlp.load(path)
+        with f:
+            net = mlp.load_file(f, str(path), with_optimizer=with_optimizer)
         if net.metadata.get("name") != name or net.metadata.get("version") != version:
             raise mlp.ModelFileError(
-                f"{path}: the file says it is {net.metadata.get('name')!r} version "
-                f"{net.metadata.get('version')!r}, not {name!r} version {version}",
+                f"{path}: the file says it is {str(net.metadata.get('name'))[:64]!r} version "
+                f"{str(net.metadata.get('version'))[:20]}, not {name!r} version {version}",
                 "it names another model or version than its path",
             )
-        return ModelVersion(VersionInfo.of(net), net)
+        try:
+            info = VersionInfo.of(net)
+        except mlp.ModelFileError as e:
+            raise mlp.ModelFileError(f"{path}: {e}", e.summary) from None
+        return ModelVersion(info, net)
 
     def load(self, name: str, version: int | None = None, label: str | None = None) -> mlp.Network:
         """The network of a version (see ``open``)."""
@@ -310,9 +378,16 @@ class ModelStore:
         folder.mkdir(parents=True, exist_ok=True)
         version = (self.versions(name) or [0])[-1] + 1
         while True:
+            if version > MAX_VERSION:
+                raise StoreError(f"model {name!r} has reached the largest version number, {MAX_VERSION}; "
+                                 "publish under a new name, or remove the versions numbered past those you meant "
+                                 "to publish")
             text = mlp.dumps(network, **{**metadata, "name": name, "version": version})
+            if len(text) > self.max_model_bytes:
+                raise StoreError(f"model {name!r}: the file would be {len(text):,} bytes, more than the "
+                                 f"{self.max_model_bytes:,} a reader takes (TINYMLP_MAX_MODEL_BYTES); not published")
             tmp = _write_temp(folder, text)
-            final = folder / f"{version}.json"
+            final = folder / version_file(version)
             try:
                 os.link(tmp, final)
             except FileExistsError:
@@ -327,7 +402,7 @@ class ModelStore:
 
     def set_label(self, name: str, label: str, version: int) -> None:
         check_label(label)
-        if version not in self.versions(name):
+        if not is_version(version) or version not in self.versions(name):
             raise NotFound(f"model {name!r} has no version {version}; versions: {some_versions(self.versions(name))}")
         labels = self.labels(name)
         labels[label] = version
@@ -464,7 +539,7 @@ class ModelStore:
         if not dry_run:
             folder = self.folder(name)
             for v in removed:
-                (folder / f"{v}.json").unlink(missing_ok=True)
+                (folder / version_file(v)).unlink(missing_ok=True)
             gone = {str(v) for v in removed}
             for entry in os.listdir(folder) if removed else ():  # their pictures go with them
                 v, _, suffix = entry.partition(".")

@@ -21,7 +21,7 @@ from mlp.legacy import load_legacy
 from mlp.losses import LOSSES
 from mlp.network import BATCH_TOLERANCE, Network
 from mlp.optimizers import OPTIMIZERS
-from mlp.serialization import dumps, from_dict, load, loads, save, to_dict
+from mlp.serialization import dumps, from_dict, load, load_file, loads, save, to_dict
 from mlp.spec import InputSpec
 from mlp.training import History, StopTraining, evaluate_batch, fit
 
@@ -29,6 +29,6 @@ __all__ = [
     "ACTIVATIONS", "BATCH_TOLERANCE", "INITIALIZERS", "LOSSES", "OPTIMIZERS",
     "ConfigError", "Dense", "History", "InputSpec", "MLPError", "ModelFileError", "Network",
     "NetworkConfig", "Normalizer", "StopTraining", "TrainConfig",
-    "dumps", "evaluate_batch", "fit", "from_dict", "get_activation", "load", "load_legacy",
+    "dumps", "evaluate_batch", "fit", "from_dict", "get_activation", "load", "load_file", "load_legacy",
     "loads", "save", "to_dict",
 ]

@@ -110,7 +110,7 @@ class LeakyReLU(Activation):
     name = "leaky_relu"
 
     def __init__(self, alpha: float = 0.01):
-        self.alpha = _number("leaky_relu", "alpha", alpha)
+        self.alpha = _number("leaky_relu", "alpha", alpha, 0, 1)
 
     def params(self):
         return {"alpha": self.alpha}
@@ -128,7 +128,7 @@ class ELU(Activation):
     name = "elu"
 
     def __init__(self, alpha: float = 1.0):
-        self.alpha = _number("elu", "alpha", alpha)
+        self.alpha = _number("elu", "alpha", alpha, 0, PARAM_MAX)
 
     def params(self):
         return {"alpha": self.alpha}
@@ -146,8 +146,8 @@ class ParametricELU(Activation):
     name = "parametric_elu"
 
     def __init__(self, alpha: float = 1.0, beta: float = 1.0):
-        self.alpha = _number("parametric_elu", "alpha", alpha)
-        self.beta = _number("parametric_elu", "beta", beta)
+        self.alpha = _number("parametric_elu", "alpha", alpha, 0, PARAM_MAX)
+        self.beta = _number("parametric_elu", "beta", beta, 0, PARAM_MAX)
 
     def params(self):
         return {"alpha": self.alpha, "beta": self.beta}
@@ -163,8 +163,8 @@ class SELU(Activation):
     name = "selu"
 
     def __init__(self, alpha: float = 1.67326324, scale: float = 1.05070098):
-        self.alpha = _number("selu", "alpha", alpha)
-        self.scale = _number("selu", "scale", scale)
+        self.alpha = _number("selu", "alpha", alpha, 0, PARAM_MAX)
+        self.scale = _number("selu", "scale", scale, 0, PARAM_MAX)
 
     def params(self):
         return {"alpha": self.alpha, "scale": self.scale}
@@ -182,7 +182,7 @@ class Swish(Activation):
     name = "swish"
 
     def __init__(self, alpha: float = 1.0):
-        self.alpha = _number("swish", "alpha", alpha)
+        self.alpha = _number("swish", "alpha", alpha, 0, PARAM_MAX)
 
     def params(self):
         return {"alpha": self.alpha}
@@ -281,9 +281,18 @@ ACTIVATIONS: dict[str, type[Activation]] = {
 }
 
 
-def _number(act: str, key: str, value) -> float:
+# The parameters scale a unit's output or slope: past these ranges a network's outputs overflow
+# for ordinary inputs (a leaky_relu alpha of 1e308 turns every negative input into -inf), and no
+# known use needs more. Model files are held to them when they are read, configs when they are built.
+PARAM_MAX = 100.0
+
+
+def _number(act: str, key: str, value, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{act} parameter {key!r} must be a finite number, got {value!r}")
+        got = repr(value) if isinstance(value, (int, float)) else f"a {type(value).__name__}"
+        raise ConfigError(f"{act} parameter {key!r} must be a finite number, got {got}")
+    if not low <= value <= high:
+        raise ConfigError(f"{act} parameter {key!r} must be in [{low:g}, {high:g}], got {value!r}")
     return float(value)
 
 
@@ -291,11 +300,15 @@ def get_activation(name: str, params: dict | None = None) -> Activation:
     """Build an activation from its name and parameters (model files, configs)."""
     if isinstance(name, Activation):
         return name
+    if not isinstance(name, str):
+        raise ConfigError(f"an activation is named by a string, got {type(name).__name__}")
     cls = ACTIVATIONS.get(name)
     if cls is None:
         raise ConfigError(
-            f"unknown activation {name!r}; choose one of: {', '.join(sorted(ACTIVATIONS))}"
+            f"unknown activation {name[:40]!r}; choose one of: {', '.join(sorted(ACTIVATIONS))}"
         )
+    if params is not None and not isinstance(params, dict):
+        raise ConfigError(f"activation {name!r} parameters must be an object, got {type(params).__name__}")
     params = dict(params or {})
     try:
         return cls(**params)

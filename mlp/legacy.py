@@ -9,11 +9,11 @@ normaliser for models that expected pre-scaled input.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
 import numpy as np
+import orjson
 
 from mlp.activations import get_activation
 from mlp.errors import MLPError, ModelFileError
@@ -36,7 +36,7 @@ def load_legacy(
     source = os.fspath(path)
     try:
         with open(path, "rb") as f:
-            doc = json.loads(f.read())
+            doc = orjson.loads(f.read())  # strict, and a nesting limit instead of a RecursionError
     except OSError as e:
         raise ModelFileError(f"cannot read {source!r}: {e.strerror}") from None
     except (ValueError, UnicodeDecodeError) as e:

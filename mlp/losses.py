@@ -102,9 +102,11 @@ LOSS_PAIRS = ", ".join(f"{cls.output.name} + {name}" for name, cls in LOSSES.ite
 def get_loss(name: str) -> Loss:
     if isinstance(name, Loss):
         return name
+    if not isinstance(name, str):
+        raise ConfigError(f"a loss is named by a string, got {type(name).__name__}")
     cls = LOSSES.get(name)
     if cls is None:
-        raise ConfigError(f"unknown loss {name!r}; choose one of: {', '.join(LOSSES)}")
+        raise ConfigError(f"unknown loss {name[:40]!r}; choose one of: {', '.join(LOSSES)}")
     return cls()
 
 

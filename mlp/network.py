@@ -105,6 +105,20 @@ class Network:
                 self._grad_views.append(self.grad[at : at + arr.size].reshape(arr.shape))
                 at += arr.size
 
+    def __getstate__(self) -> dict:
+        # Each layer's W and b are views of theta: pickled as they are, the weights would travel
+        # twice and come back as separate arrays. They travel once, in the layers, and theta is
+        # built again on arrival (a model read in a child process comes back this way).
+        state = self.__dict__.copy()
+        for derived in ("theta", "grad", "_grad_views", "_folded"):
+            state.pop(derived, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._folded = None
+        self._flatten()
+
     # -- construction ----------------------------------------------------------------
 
     @classmethod

@@ -69,12 +69,45 @@ class InputSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> InputSpec:
+        """From a model file's ``input`` object: ``features``, ``dtype``, ``low`` and ``high``
+        (null for no bound); anything else in it is refused."""
         if not isinstance(d, dict) or "features" not in d:
             raise ConfigError("input spec must be an object with 'features'")
-        n = len(d["features"]) if isinstance(d["features"], list) else 0
-        low = [(-math.inf if v is None else v) for v in d.get("low") or [None] * n]
-        high = [(math.inf if v is None else v) for v in d.get("high") or [None] * n]
-        return cls(tuple(d["features"]), d.get("dtype", "float"), tuple(low), tuple(high))
+        unknown = sorted(set(d) - {"features", "dtype", "low", "high"})
+        if unknown:
+            raise ConfigError(f"input spec has unknown keys {unknown[:5]}")
+        feats = d["features"]
+        if not isinstance(feats, list) or not all(isinstance(f, str) for f in feats):
+            raise ConfigError("input features must be a list of names")
+        bounds = {}
+        for name, missing in (("low", -math.inf), ("high", math.inf)):
+            vals = d.get(name)
+            if vals is None:
+                vals = [None] * len(feats)
+            if not isinstance(vals, list) or len(vals) != len(feats):
+                raise ConfigError(f"input {name} bounds must be a list of {len(feats)} numbers or nulls")
+            bounds[name] = tuple(missing if v is None else v for v in vals)
+        dtype = d.get("dtype", "float")
+        if not isinstance(dtype, str):
+            raise ConfigError(f"input dtype must be one of {INPUT_DTYPES}")
+        return cls(tuple(feats), dtype, bounds["low"], bounds["high"])
+
+    def probe_rows(self, unbounded: tuple[np.ndarray, np.ndarray], n_random: int = 16,
+                   max_corners: int = 64, seed: int = 0) -> np.ndarray:
+        """Rows that span the declared input box: its corners (at most ``max_corners``, drawn
+        at random past that), the origin and ``n_random`` rows drawn within it, (n, n_features).
+        A feature with no bound takes its stand-in from ``unbounded`` (low, high arrays)."""
+        lo = np.where(np.isfinite(self.low_array), self.low_array, unbounded[0])
+        hi = np.where(np.isfinite(self.high_array), self.high_array, unbounded[1])
+        k, rng = self.n_features, np.random.default_rng(seed)
+        if k <= int(math.log2(max_corners)):
+            pick = (np.arange(2**k)[:, None] >> np.arange(k)) & 1
+        else:
+            pick = rng.integers(0, 2, size=(max_corners, k))
+        corners = np.where(pick == 1, hi, lo)
+        u = rng.random((n_random, k))
+        inside = lo * (1 - u) + hi * u  # never hi - lo, which overflows for bounds near the float limit
+        return np.vstack([corners, np.zeros((1, k)), inside])
 
     @classmethod
     def generic(cls, n: int) -> InputSpec:

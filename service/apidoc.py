@@ -73,9 +73,13 @@ _ARGUMENT = re.compile(r"<(?:([A-Za-z_]\w*)(?:\([^)]*\))?:)?([A-Za-z_]\w*)>")  #
 
 
 def _path_schema(app: Flask, converter: str | None) -> dict:
-    """A path parameter's schema, from its URL converter (ours: routes.common.ModelName)."""
+    """A path parameter's schema, from its URL converter: its own ``openapi`` schema if it
+    declares one (``app.VersionNumber``), a pattern from its regex (``app.ModelName``)."""
     if converter == "int":
         return {"type": "integer", "minimum": 0}
+    declared = getattr(app.url_map.converters.get(converter or ""), "openapi", None)
+    if declared is not None:
+        return dict(declared)
     regex = getattr(app.url_map.converters.get(converter or ""), "regex", None)
     if converter and regex:
         return {"type": "string", "pattern": f"^{regex}$"}

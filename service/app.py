@@ -7,6 +7,7 @@ from flask import Flask, jsonify, send_from_directory
 from werkzeug.routing import BaseConverter
 
 from core import logs
+from core.store import MAX_VERSION, VERSION_PATTERN
 from service import apidoc, extensions, requestlog
 from service.config import Config
 from service.jsonio import OrjsonProvider
@@ -23,12 +24,26 @@ class ModelName(BaseConverter):
     regex = r"(?!jobs(?![a-z0-9_-]))[a-z0-9][a-z0-9_-]{0,63}"
 
 
+class VersionNumber(BaseConverter):
+    """A version in a URL: the store's pattern (1 to MAX_VERSION, no leading zero), as a number."""
+
+    regex = VERSION_PATTERN
+    openapi = {"type": "integer", "minimum": 1, "maximum": MAX_VERSION}  # for service.apidoc
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value) -> str:
+        return str(int(value))
+
+
 def create_app(config: Config | None = None) -> Flask:
     config = config or Config.from_env()
     logs.setup(config.log_format, config.log_level)
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
     app.url_map.converters["model"] = ModelName
+    app.url_map.converters["version"] = VersionNumber
     # An empty path segment (/train//red) is a 404 like any unknown path, never a redirect whose
     # Location werkzeug would build from the client's Host header.
     app.url_map.merge_slashes = False

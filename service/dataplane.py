@@ -31,6 +31,7 @@ error body (``routes.errors``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from time import perf_counter
 
@@ -39,7 +40,7 @@ from marshmallow import Schema, ValidationError
 
 from service import metrics
 from service.encoding import native_json, output_names, v2_outputs
-from service.errors import InvalidInput, MalformedRequest, ServiceError, TooLarge
+from service.errors import InvalidInput, MalformedRequest, ModelFault, ServiceError, TooLarge
 from service.gcpause import gc_paused
 from service.jsonio import MalformedJSON, dumps, loads
 from service.registry import Model
@@ -79,11 +80,32 @@ def predict(model: Model, X: np.ndarray) -> Prediction:
     net = model.network
     if net.is_classifier:
         proba = net.predict_proba(X)
+        _check_finite(model, proba)
         result = Prediction(model, proba=proba, label_index=proba.argmax(axis=1))
     else:
-        result = Prediction(model, values=net.forward(X))
+        result = Prediction(model, values=_check_finite(model, net.forward(X)))
     metrics.count_rows(model.name, model.version, len(X))
     return result
+
+
+def _check_finite(model: Model, out: np.ndarray) -> np.ndarray:
+    """``out`` if every output is finite; else ModelFault (500) naming the first row that is not.
+    A model file is refused at load if its outputs are not finite on its input box, but a
+    feature with no bound can still take a value that overflows: the answer says so, never
+    nulls."""
+    flat = out.ravel()
+    # A sum of squares is not finite if any output is not (nor, rarely, when large outputs
+    # overflow it: then the exact check decides); in one BLAS call, half numpy.isfinite's cost.
+    if math.isfinite(np.dot(flat, flat)):
+        return out
+    bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+    if not len(bad):
+        return out
+    metrics.NONFINITE.labels(model.name).inc()
+    raise ModelFault(f"Model {model.name!r} version {model.version} produced a non-finite output for row {bad[0]}"
+                     + (f" (and {len(bad) - 1} more rows)" if len(bad) > 1 else "")
+                     + "; its input there is outside what the model can answer. Send values nearer those it "
+                       "was trained on.")
 
 
 def check_rows(model: Model, rows, *, max_rows: int, field: str = "inputs",

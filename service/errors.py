@@ -95,6 +95,12 @@ class NotImplementedHere(ServiceError):
     status = 501
 
 
+class ModelFault(ServiceError):
+    """A model that could not answer a valid request (its output was not finite)."""
+
+    status = 500
+
+
 class Unavailable(ServiceError):
     status = 503
 

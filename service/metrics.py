@@ -30,6 +30,8 @@ LATENCY = Histogram("tinymlp_request_seconds", "HTTP request latency",
 ROWS = Counter("tinymlp_rows_predicted_total", "Rows predicted", ["model", "version"])
 LOAD_FAILURES = Counter("tinymlp_model_load_failures_total", "Model files that failed their checks",
                         ["model"])
+NONFINITE = Counter("tinymlp_nonfinite_outputs_total", "Predict requests refused because the model's output "
+                    "was not finite", ["model"])
 SERVED = Gauge("tinymlp_served_version", "The version each model serves by default", ["model"],
                multiprocess_mode="livemostrecent")
 LABEL_ERROR = Gauge("tinymlp_model_label_error", "1 while a model's labels.json is unreadable or its default "

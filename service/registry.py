@@ -16,6 +16,12 @@ loads here. One exception, so that a bad label change does not take a model down
 log line, a metric) and the version served before keeps serving; a process that served
 nothing before answers 503 for that model, saying why. A file that fails its checks is
 remembered by inode, size and modification time and not read again until it changes.
+
+One file never stops the others: whatever goes wrong reading a version (a refusal, or any
+other exception) refuses that version alone, and whatever goes wrong scanning a model takes
+that model alone out (or, if it served before, leaves it as it was); the scan always completes.
+Which files make up a model, and whether they changed, is the store's business (``Listing.stamps``,
+``ModelStore.changed``).
 """
 
 from __future__ import annotations
@@ -30,14 +36,15 @@ from dataclasses import dataclass, field
 import mlp
 from core.records import ModelVersion
 from core.store import (
-    LABELS_FILE,
     FileRefused,
     Listing,
     ModelStore,
     NoServableVersion,
     NotFound,
     Stamp,
+    Stamps,
     StoreError,
+    is_version,
     serve_rule,
     some_versions,
 )
@@ -60,7 +67,8 @@ class ModelEntry:
     served: int | None
     label_error: str | None = None  # labels.json unreadable, or default names a missing or broken version
     unservable: str | None = None  # why nothing is served, when ``served`` is None
-    stamps: Mapping[str, Stamp | None] = field(default_factory=dict)  # what the next scan compares
+    stamps: Stamps = field(default_factory=dict)  # the store's, for the next scan to ask whether it changed
+    loaded_stamps: Mapping[int, Stamp] = field(default_factory=dict)  # each loaded version's file, when read
 
     @property
     def served_model(self) -> Model | None:
@@ -130,7 +138,7 @@ class Registry:
             return model
         # Read on demand, checked against the file as it is now: a version this process has
         # not scanned yet (published since its last scan) answers at once on every worker.
-        stamp = self.store.stamp(name, version)
+        stamp = self.store.stamp(name, version) if is_version(version) else None
         if stamp is None:
             raise VersionNotFound(f"Model {name!r} has no version {version}; "
                                   f"versions: {some_versions(list(entry.versions))}.")
@@ -173,16 +181,23 @@ class Registry:
         if known is not None and known[0] == stamp:
             return None, known[1]
         try:
-            model = self.store.open(name, version)
+            # The service predicts only: the optimizer state (two more copies of the weights) stays on disk.
+            model = self.store.open(name, version, with_optimizer=False)
         except (mlp.ModelFileError, StoreError, OSError) as e:
             why = getattr(e, "summary", None) or getattr(e, "strerror", None) or "it cannot be read"
-            self._rejected[key] = (stamp, why)
             log.error("model %s version %s refused: %s", name, version, e)
-            self._on_load_failure(name, version)
-            return None, why
+            return self._refuse(key, stamp, why)
+        except Exception:  # a fault no check names: it refuses this version, never the scan
+            log.exception("model %s version %s could not be read", name, version)
+            return self._refuse(key, stamp, "it could not be read (an unexpected error; see the service's log)")
         self._rejected.pop(key, None)
         log.info("loaded model %s version %s", name, version)
         return model, None
+
+    def _refuse(self, key: tuple[str, int], stamp: Stamp | None, why: str) -> tuple[None, str]:
+        self._rejected[key] = (stamp, why)
+        self._on_load_failure(*key)
+        return None, why
 
     # -- scanning -----------------------------------------------------------------------
 
@@ -200,16 +215,20 @@ class Registry:
             models, changed = {}, old.store_error is not None or not old.loaded
             for name in names:
                 prev = old.models.get(name)
-                if prev is not None and self._unchanged(prev):
-                    models[name] = prev
-                    continue
                 try:
+                    if prev is not None and not self.store.changed(name, prev.stamps):
+                        models[name] = prev
+                        continue
                     entry = self._scan(name, prev)
                 except FileNotFoundError:
                     continue  # removed meanwhile
                 except (OSError, StoreError) as e:
                     why = getattr(e, "summary", None) or getattr(e, "strerror", None) or str(e)
                     entry = ModelEntry(name, (), {}, {}, {}, None, None, why)
+                except Exception:  # a fault no check names: it stops this model, never the others
+                    log.exception("model %s could not be scanned", name)
+                    entry = prev or ModelEntry(name, (), {}, {}, {}, None, None,
+                                               "it could not be scanned (an unexpected error; see the service's log)")
                 if entry != prev:
                     changed = True
                 if entry.versions or entry.unservable:
@@ -220,14 +239,6 @@ class Registry:
                 self.snapshot = Snapshot(models, True, None)
                 self._on_change(self.snapshot)
             return self.snapshot
-
-    def _unchanged(self, entry: ModelEntry) -> bool:
-        """Whether anything that matters changed since ``entry`` was scanned: a file added,
-        removed or renamed changes the folder; a rewrite in place changes the file."""
-        folder = self.store.folder(entry.name)
-        if Stamp.at(folder) != entry.stamps.get(".") or Stamp.at(folder / LABELS_FILE) != entry.stamps.get("labels"):
-            return False
-        return all(Stamp.at(folder / f"{v}.json") == entry.stamps.get(str(v)) for v in entry.loaded)
 
     def _scan(self, name: str, prev: ModelEntry | None) -> ModelEntry:
         listing: Listing = self.store.listing(name)
@@ -242,7 +253,7 @@ class Registry:
             if v in loaded:
                 return True
             stamp = listing.versions.get(v)
-            if prev is not None and v in prev.loaded and prev.stamps.get(str(v)) == stamp:
+            if prev is not None and v in prev.loaded and prev.loaded_stamps.get(v) == stamp:
                 loaded[v] = prev.loaded[v]  # immutable, and unchanged on disk: no need to read it again
                 return True
             with self._lru_lock:
@@ -284,10 +295,9 @@ class Registry:
                 servable(v)
         failures = {v: why for (n, v), (stamp, why) in list(self._rejected.items())
                     if n == name and listing.versions.get(v) == stamp}
-        stamps = {".": listing.folder, "labels": listing.labels_stamp,
-                  **{str(v): listing.versions[v] for v in loaded}}
         return ModelEntry(name, tuple(versions), loaded, labels, dict(sorted(failures.items())), served,
-                          label_error, unservable, stamps)
+                          label_error, unservable, listing.stamps(loaded),
+                          {v: listing.versions[v] for v in loaded})
 
     # -- the background reloader ----------------------------------------------------------
 

@@ -10,6 +10,7 @@ takes it, on every endpoint alike.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 
@@ -18,7 +19,9 @@ import numpy as np
 from mlp import InputSpec
 from service import jsonio
 
-MAX_REPORTED = 10
+MAX_REPORTED = 10  # offending cells listed in one error
+MAX_NAMES = 5  # unknown keys of a row named in one error (the rest counted), each cut at NAME_CHARS
+NAME_CHARS = 64
 
 
 class InputError(ValueError):
@@ -126,13 +129,23 @@ def _objects_to_lists(rows, spec, field):
     known = set(features)
     for i, r in enumerate(rows):
         if type(r) is dict and r.keys() != known:
-            unknown = sorted(set(r) - known)
+            unknown = r.keys() - known
             missing = [f for f in features if f not in r]
-            what = (f"unknown field(s) {unknown}" if unknown else "") + (
-                ("; " if unknown else "") + f"missing {missing}" if missing else "")
+            what = (f"unknown field(s) {_some_names(unknown)}" if unknown else "") + (
+                ("; " if unknown else "") + f"missing {_some_names(missing)}" if missing else "")
             raise InputError(f"row {i}: {what}; the features are {', '.join(features)}",
                              [_cell(i, None, spec, what, field)])
     return [[r[f] for f in features] if type(r) is dict else r for r in rows]
+
+
+def _some_names(names) -> str:
+    """Key names as an error echoes them: a list as it is ordered, a set's smallest, the first
+    few only, each cut short, and a count of the rest (a row with 150,000 unknown keys gets a
+    short answer)."""
+    first = names[:MAX_NAMES] if isinstance(names, list) else heapq.nsmallest(MAX_NAMES, names)
+    first = [n if len(n) <= NAME_CHARS else n[:NAME_CHARS] + "..." for n in first]
+    rest = len(names) - len(first)
+    return f"{first}" + (f" and {rest:,} more" if rest else "")
 
 
 def _raise_type_error(flat, spec, k, field):

@@ -36,7 +36,7 @@ def model_detail(name):
     return jsonify(_summary(name))
 
 
-@blp.route("/<name>/versions/<int:version>", methods=["GET"])
+@blp.route("/<name>/versions/<version:version>", methods=["GET"])
 @operation(responses={200: VersionDetail, 404: ErrorBody})
 def version_detail(name, version):
     """One version's metadata, metrics and training record (without its weights)."""

@@ -27,7 +27,7 @@ def predict(name):
     return respond(Native, name)
 
 
-@blp.route("/<name>/versions/<int:version>", methods=["POST"])
+@blp.route("/<name>/versions/<version:version>", methods=["POST"])
 @_doc
 def predict_version(name, version):
     """Predict with a pinned version."""

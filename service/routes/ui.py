@@ -60,7 +60,7 @@ def static_file(filename):
     return send_from_directory(STATIC, filename, max_age=300)
 
 
-@blp.route("/ui/models/<name>/versions/<int:version>/pictures.json", methods=["GET"])
+@blp.route("/ui/models/<name>/versions/<version:version>/pictures.json", methods=["GET"])
 def pictures(name, version):
     """A version's picture record, each picture with its URL: what the pages show."""
     try:
@@ -82,7 +82,7 @@ def pictures(name, version):
     return response.make_conditional(request)
 
 
-@blp.route("/ui/models/<name>/versions/<int:version>/<kind>.png", methods=["GET"])
+@blp.route("/ui/models/<name>/versions/<version:version>/<kind>.png", methods=["GET"])
 def picture(name, version, kind):
     """One picture of a version, as its file in the store."""
     try:

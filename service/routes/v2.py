@@ -63,7 +63,7 @@ def _metadata(model) -> dict:
 
 
 @blp.route("/models/<name>", methods=["GET"])
-@blp.route("/models/<name>/versions/<int:version>", methods=["GET"])
+@blp.route("/models/<name>/versions/<version:version>", methods=["GET"])
 @operation(responses={200: ModelMetadata, 404: V2Error, 503: V2Error})
 def model_metadata(name, version=None):
     """Model metadata: inputs and outputs."""
@@ -71,7 +71,7 @@ def model_metadata(name, version=None):
 
 
 @blp.route("/models/<name>/ready", methods=["GET"])
-@blp.route("/models/<name>/versions/<int:version>/ready", methods=["GET"])
+@blp.route("/models/<name>/versions/<version:version>/ready", methods=["GET"])
 @operation(responses={200: ModelReady, 404: V2Error, 503: V2Error})
 def model_ready(name, version=None):
     """200 when the model (version) can serve; 503 saying why when it cannot."""
@@ -80,7 +80,7 @@ def model_ready(name, version=None):
 
 
 @blp.route("/models/<name>/infer", methods=["POST"])
-@blp.route("/models/<name>/versions/<int:version>/infer", methods=["POST"])
+@blp.route("/models/<name>/versions/<version:version>/infer", methods=["POST"])
 @operation(body=InferRequest, responses={200: InferResponse, **{c: V2Error for c in (400, 404, 413, 415, 503)}})
 def infer(name, version=None):
     """Inference with JSON tensors."""

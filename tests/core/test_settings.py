@@ -32,7 +32,7 @@ def test_values_are_read_in_any_case_and_empty_means_the_default(name, raw, valu
 
 
 @pytest.mark.parametrize(("name", "raw", "says"), [
-    ("TINYMLP_LOG_LEVEL", "verbose", "must be one of DEBUG, INFO, WARNING, ERROR"),
+    ("TINYMLP_LOG_LEVEL", "verbose", "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     ("TINYMLP_WORKERS", "two", "must be a whole number"),
     ("TINYMLP_WORKERS", "0", "from 1 to 64"),
     ("TINYMLP_TRAIN_TOKEN", "s3cret-0123456789 ", "spaces or newlines around it"),

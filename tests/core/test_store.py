@@ -2,12 +2,14 @@
 
 import json
 import multiprocessing as mp
+import os
+import stat
 
 import numpy as np
 import pytest
 
 import mlp
-from core.store import ModelStore, NotFound, StoreError
+from core.store import FileRefused, ModelStore, NotFound, StoreError
 
 
 def small_net(seed=0):
@@ -102,7 +104,7 @@ def test_store_errors_say_what_is_wrong(store, call, error, message):
 def test_malformed_labels_file_is_reported(store):
     store.publish("m", small_net())
     (store.root / "m" / "labels.json").write_text('{"default": "one"}')
-    with pytest.raises(StoreError, match="must map label names to positive version numbers"):
+    with pytest.raises(StoreError, match="must map label names to version numbers"):
         store.labels("m")
 
 
@@ -143,3 +145,165 @@ def test_prune_keeping_more_than_there_are_removes_nothing(store):
     _chain(store, 3)
     assert store.prune("m", keep=10, keep_parents=False).removed == []
     assert store.versions("m") == [1, 2, 3]
+
+
+# -- versions past the pattern ------------------------------------------------------------------
+
+def test_the_largest_version_number_is_listed_labelled_and_then_publishing_stops(store):
+    from core.store import MAX_VERSION
+
+    store.publish("m", small_net())
+    top = store.root / "m" / f"{MAX_VERSION}.json"
+    top.write_text((store.root / "m" / "1.json").read_text().replace('"version":1,', f'"version":{MAX_VERSION},'))
+    (store.root / "m" / f"{MAX_VERSION + 1}.json").write_bytes(top.read_bytes())  # past the pattern: not a version
+    assert store.versions("m") == [1, MAX_VERSION]
+    store.set_label("m", "canary", MAX_VERSION)
+    assert store.resolve("m", "canary") == MAX_VERSION
+    with pytest.raises(StoreError, match=f"model 'm' has reached the largest version number, {MAX_VERSION}; "
+                                         "publish under a new name"):
+        store.publish("m", small_net())
+    assert sorted(p.name for p in (store.root / "m").iterdir()) == sorted(
+        ["1.json", f"{MAX_VERSION}.json", f"{MAX_VERSION + 1}.json", "labels.json"])  # nothing written
+    with pytest.raises(NotFound):
+        store.open("m", MAX_VERSION + 1)
+
+
+def test_labels_naming_a_version_past_the_pattern_are_malformed(store):
+    store.publish("m", small_net())
+    (store.root / "m" / "labels.json").write_text('{"default": 1000000000}')
+    with pytest.raises(StoreError, match="version numbers \\(1 to 999999999\\)"):
+        store.labels("m")
+
+
+def test_a_file_the_store_would_not_read_is_not_published(tmp_path):
+    small = ModelStore(tmp_path, max_model_bytes=1000)
+    with pytest.raises(StoreError, match="more than the 1,000 a reader takes"):
+        small.publish("m", small_net())
+    assert small.versions("m") == []
+
+
+# -- files the store will not read --------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "folder", "link-to-fifo", "deep", "huge-number", "not-utf8",
+                                  "list", "outside"])
+def test_a_labels_file_that_is_not_one_is_a_store_error_without_hanging(store, kind, tmp_path):
+    store.publish("m", small_net())
+    path = store.root / "m" / "labels.json"
+    make = {
+        "fifo": lambda: os.mkfifo(path),
+        "socket": lambda: os.mknod(path, 0o600 | stat.S_IFSOCK),
+        "folder": lambda: path.mkdir(),
+        "link-to-fifo": lambda: (os.mkfifo(store.root / "m" / "pipe"), os.symlink(store.root / "m" / "pipe", path)),
+        "deep": lambda: path.write_text('{"default": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+        "huge-number": lambda: path.write_text('{"default": 1e400}'),
+        "not-utf8": lambda: path.write_bytes(b'{"def\xffault": 1}'),
+        "list": lambda: path.write_text("[1]"),
+        "outside": lambda: ((tmp_path / "l.json").write_text('{"default": 1}'), os.symlink(tmp_path / "l.json", path)),
+    }
+    make[kind]()
+    with pytest.raises(StoreError) as e:
+        store.labels("m")
+    listing = store.listing("m")
+    assert listing.labels == {} and listing.labels_error == e.value.summary
+    assert str(store.root) not in listing.labels_error  # what /models shows names no path
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "folder", "link-to-fifo", "link-to-folder"])
+def test_a_version_that_is_not_a_regular_file_is_refused_unopened(store, kind):
+    store.publish("m", small_net())
+    path = store.root / "m" / "2.json"
+    make = {
+        "fifo": lambda: os.mkfifo(path),
+        "socket": lambda: os.mknod(path, 0o600 | stat.S_IFSOCK),
+        "folder": lambda: path.mkdir(),
+        "link-to-fifo": lambda: (os.mkfifo(store.root / "m" / "pipe"), os.symlink(store.root / "m" / "pipe", path)),
+        "link-to-folder": lambda: os.symlink(store.root / "m", path),
+    }
+    make[kind]()
+    assert store.versions("m") == [1, 2]
+    with pytest.raises(FileRefused, match="not a regular file"):
+        store.open("m", 2)
+    assert store.resolve("m") == 1
+
+
+@pytest.mark.parametrize(("key", "value", "says"), [
+    ("training", {"curve": 5}, "training.curve must be a list"),
+    ("training", {"curve": [5]}, r"training.curve\[0\] must be an object"),
+    ("training", {"curve": [{"epoch": "1", "loss": 1, "metric": 1}]}, r"curve\[0\].epoch must be a whole number"),
+    ("training", {"curve": [{"loss": 1, "metric": 1}]}, r"curve\[0\].epoch is missing"),
+    ("training", "by hand", "training must be an object"),
+    ("training", {"seed": "0"}, "training.seed must be a whole number"),
+    ("training", {"stopped_early": 1}, "training.stopped_early must be true or false"),
+    ("training", {"config": [1]}, "training.config must be an object"),
+    ("parent", "1", "parent must be a whole number"),
+    ("parent", True, "parent must be a whole number"),
+    ("created_at", 5, "created_at must be a string"),
+    ("task", ["red"], "task must be a string"),
+    ("metrics", [1], "metrics must be an object"),
+    ("metrics", {"headline": "good"}, "metrics.headline must be an object"),
+    ("metrics", {"headline": {"metric": "accuracy", "value": "high"}}, "metrics.headline.value must be a number"),
+])
+def test_metadata_of_the_wrong_type_refuses_the_version(store, key, value, says):
+    store.publish("m", small_net())
+    path = store.root / "m" / "2.json"
+    doc = json.loads((store.root / "m" / "1.json").read_text())
+    path.write_text(json.dumps({**doc, "version": 2, key: value}))
+    with pytest.raises(mlp.ModelFileError, match=says) as e:
+        store.open("m", 2)
+    assert e.value.summary.startswith("its metadata is malformed: ")
+    assert store.resolve("m") == 1
+
+
+def test_a_metadata_mutated_anywhere_opens_or_is_refused(store):
+    """Property: whatever JSON a model's metadata holds, opening the version gives a typed
+    record or a refusal (mlp.ModelFileError), never another exception."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    store.publish("m", small_net(), training={"trained_by": "test", "curve": [{"epoch": 1, "loss": 1.0,
+                                                                            "metric": 0.5}]},
+                  metrics={"headline": {"metric": "accuracy", "eval_set": "test", "value": 0.5}})
+    doc = json.loads((store.root / "m" / "1.json").read_text())
+    leaves = st.none() | st.booleans() | st.integers(-(2**65), 2**65) | st.floats(allow_nan=False,
+                                                                                   allow_infinity=False) | st.text(
+        max_size=4)
+    values = st.recursive(leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["epoch", "loss", "metric", "curve", "headline", "value", "x"]), inner, max_size=3),
+        max_leaves=8)
+    paths = [("parent",), ("created_at",), ("task",), ("training",), ("training", "curve"),
+             ("training", "curve", 0), ("training", "curve", 0, "epoch"), ("training", "config"), ("metrics",),
+             ("metrics", "headline"), ("metrics", "headline", "value"), ("metrics", "headline", "metric")]
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(path=st.sampled_from(paths), value=values)
+    def check(path, value):
+        mutated = json.loads(json.dumps(doc))
+        node = mutated
+        for k in path[:-1]:
+            node = node[k]
+        node[path[-1]] = value
+        (store.root / "m" / "1.json").write_text(json.dumps(mutated))
+        try:
+            store.open("m", 1)
+        except mlp.ModelFileError as e:
+            assert e.summary
+
+    check()
+
+
+# -- the store owns its paths --------------------------------------------------------------
+
+def test_changed_sees_a_new_version_a_label_and_a_rewrite_in_place(store):
+    store.publish("m", small_net())
+    listing = store.listing("m")
+    stamps = listing.stamps([1])
+    assert stamps == store.stamps("m", [1]) and not store.changed("m", stamps)
+    store.set_label("m", "default", 1)
+    assert store.changed("m", stamps)
+    stamps = store.stamps("m", [1])
+    store.publish("m", small_net(1))
+    assert store.changed("m", stamps)
+    stamps = store.stamps("m", [1, 2])
+    path = store.root / "m" / "1.json"
+    os.utime(path, ns=(0, 0))  # rewritten in place: same folder, same name
+    assert store.changed("m", stamps)

@@ -102,3 +102,31 @@ def test_a_setting_that_cannot_work_stops_gunicorn_with_one_line(name, value, sa
     assert run.returncode == 1
     assert run.stderr.strip().splitlines() == [f"tinymlp: {run.stderr.strip().removeprefix('tinymlp: ')}"]
     assert says in run.stderr and "Traceback" not in run.stderr
+
+
+def test_an_output_that_is_not_finite_is_a_500_saying_so_never_nulls(seeded_store_dir, tmp_path):
+    import shutil
+    import urllib.request
+
+    import mlp
+    from core.store import ModelStore
+    from tests.e2e.conftest import call
+
+    models = tmp_path / "models"
+    shutil.copytree(seeded_store_dir, models)
+    # No input bounds: the file is read (its outputs are finite where it is probed), but a
+    # value near the float limit overflows it.
+    net = mlp.Network.build(mlp.NetworkConfig(hidden=(4,), output="linear", loss="mse"), 2, 1, seed=1)
+    ModelStore(models).publish("open", net)
+    with Gunicorn(models, workers=1, log_path=tmp_path / "g.log",
+                  env={"TINYMLP_STATE_DIR": str(tmp_path / "state")}) as server:
+        status, body = call(server.base, "POST", "/predict/open", {"inputs": [[1.0, 2.0], [1e308, -1e308]]})
+        assert status == 500 and body["code"] == 500, body
+        assert "produced a non-finite output for row 1" in body["message"] and "null" not in json.dumps(body)
+        status, body = call(server.base, "POST", "/v2/models/open/infer", {"inputs": [
+            {"name": "input", "shape": [1, 2], "datatype": "FP64", "data": [1e308, 1e308]}]})
+        assert status == 500 and "non-finite output for row 0" in body["error"]
+        status, body = call(server.base, "POST", "/predict/open", {"inputs": [[1.0, 2.0]]})
+        assert status == 200 and isinstance(body["predictions"][0]["value"], float)
+        with urllib.request.urlopen(server.base + "/metrics", timeout=10) as r:
+            assert 'tinymlp_nonfinite_outputs_total{model="open"} 2.0' in r.read().decode()

@@ -70,3 +70,80 @@ def test_every_worker_answers_alike_after_a_restart_when_the_default_file_was_da
     time.sleep(3.0)
     answers = [call(server.base, "POST", "/predict/red", RED) for _ in range(30)]
     assert {(status, body.get("version")) for status, body in answers} == {(503, None)}, answers
+
+
+def _crafted_store(seeded_store_dir, root):
+    """A copy of the seeded store with the files of issue 17's review dropped into it, a
+    version past the size that is read in a child process, and a good model beside each."""
+    import json
+    import shutil
+
+    import numpy as np
+
+    import mlp
+    from mlp import isolated
+    from mlp.serialization import checksum
+
+    shutil.copytree(seeded_store_dir, root)
+    store = ModelStore(root)
+
+    def crafted(name, change):
+        doc = json.loads((root / name / "1.json").read_text())
+        doc["version"] = 2
+        change(doc)
+        doc["checksum"] = checksum(doc)
+        (root / name / "2.json").write_text(json.dumps(doc))
+
+    crafted("xor", lambda d: d.update(layers=[1]))
+    crafted("sine", lambda d: d["layers"][0].update(activation="tanh"))
+    crafted("quadrant", lambda d: d.update(output=["classifier"]))
+    crafted("house_prices", lambda d: d["training"].update(curve=5))
+    (root / "deep").mkdir()
+    (root / "deep" / "1.json").write_text('{"format": "tinymlp-model", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    os.mkfifo(root / "checkerboard" / "labels.json")
+    os.mkfifo(root / "iris" / "2.json")
+    # a valid model larger than what is parsed in the worker itself
+    width = 150
+    net = mlp.Network.build(mlp.NetworkConfig(hidden=(width, width)), 2, 2, labels=["a", "b"])
+    X = np.random.default_rng(0).normal(size=(64, 2))
+    mlp.fit(net, X, np.where(X[:, 0] > 0, "a", "b"), mlp.TrainConfig(epochs=1, batch_size=64))
+    store.publish("wide", net)
+    assert (root / "wide" / "1.json").stat().st_size > isolated.ISOLATE_ABOVE
+    return store
+
+
+def _until(check, what, timeout=60.0):
+    """Poll ``check()`` until true; fail saying ``what`` after ``timeout`` (a bound on a hang,
+    not a speed: the promise under test is that it happens at all)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_gunicorn_boots_on_a_store_of_crafted_files_serves_the_rest_and_keeps_reloading(seeded_store_dir, tmp_path):
+    from harness.processes import Gunicorn
+
+    store = _crafted_store(seeded_store_dir, tmp_path / "models")
+    env = {"TINYMLP_STATE_DIR": str(tmp_path / "state"), "TINYMLP_RELOAD_INTERVAL": "0.2"}
+    with Gunicorn(store.root, workers=2, log_path=tmp_path / "gunicorn.log", env=env) as server:  # it boots
+        status, ready = call(server.base, "GET", "/readyz")
+        assert status == 200 and set(ready["failures"]) == {"deep", "checkerboard"}, ready
+        assert "labels.json is refused: it is not a regular file" in ready["failures"]["checkerboard"]
+        for name, row in (("xor", [0, 1]), ("sine", [1, 0]), ("quadrant", [1, 1]), ("house_prices", [1500, 3, 10]),
+                          ("iris", [5.1, 3.5, 1.4, 0.2]), ("red", [255, 0, 0]), ("wide", [0.5, -0.5])):
+            status, body = call(server.base, "POST", f"/predict/{name}", {"inputs": [row]})
+            assert status == 200 and body["version"] == 1, (name, body)
+        for name in ("xor", "sine", "quadrant", "house_prices", "iris"):
+            status, body = call(server.base, "POST", f"/predict/{name}/versions/2", {"inputs": [[0, 0]]})
+            assert status == 404 and "failed its checks" in body["message"], (name, body)
+        assert "not a regular file" in call(server.base, "GET", "/models/iris")[1]["failures"]["2"]
+        status, body = call(server.base, "POST", "/predict/checkerboard", {"inputs": [[1, 1]]})
+        assert status == 503 and "labels.json" in body["message"]
+
+        store.publish("red", store.load("red", 1))  # a promotion of another model
+        store.set_label("red", "default", 2)
+        _until(lambda: {call(server.base, "POST", "/predict/red", RED)[1]["version"] for _ in range(20)} == {2},
+               "the promotion of red to version 2 was never served by every worker")
+    log = (tmp_path / "gunicorn.log").read_text()
+    assert "Worker failed to boot" not in log and "model store scan failed" not in log

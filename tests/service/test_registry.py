@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 
 import pytest
 
@@ -184,3 +185,214 @@ def test_a_version_published_since_the_last_scan_answers_when_asked_for_by_numbe
     assert reg.get("xor", version=2).version == 2  # but a pinned one answers at once
     with pytest.raises(VersionNotFound):
         reg.get("xor", version=3)
+
+
+# -- one bad file never stops the others -----------------------------------------------------------
+
+def _doc(store) -> dict:
+    doc = json.loads((store.root / "xor" / "1.json").read_text())
+    doc["version"] = 2
+    return doc
+
+
+def _resummed(doc):
+    from mlp.serialization import checksum
+
+    doc["checksum"] = checksum(doc)
+    return doc
+
+
+def _put(path_in_doc, value):
+    def craft(doc):
+        node = doc
+        for key in path_in_doc[:-1]:
+            node = node[key]
+        node[path_in_doc[-1]] = value
+        return json.dumps(_resummed(doc)).encode()
+    return craft
+
+
+def _text(replace_first_bias):
+    def craft(doc):
+        text = json.dumps(_resummed(doc))
+        at = text.index('"biases": [') + len('"biases": [')
+        return (text[:at] + replace_first_bias + text[text.index(",", at):]).encode()
+    return craft
+
+
+def _overflowing(doc):
+    for layer in doc["layers"]:
+        layer["activation"] = {"name": "linear", "params": {}}
+        layer["weights"] = [[3e38] * len(row) for row in layer["weights"]]
+    doc.update(loss="mse", architecture=None)
+    return json.dumps(_resummed(doc)).encode()
+
+
+CRAFTED = {  # a version file's content, made from a good document (the checksum made to match)
+    "layers [1]": _put(["layers"], [1]),
+    "a string activation": _put(["layers", 0, "activation"], "tanh"),
+    "a list output": _put(["output"], ["classifier", ["1", "0"]]),
+    "training.curve 5": _put(["training", "curve"], 5),
+    "very deep nesting": lambda doc: b'{"format": "tinymlp-model", "x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}",
+    "deep metadata": _put(["metrics", "x"], json.loads("[" * 500 + "]" * 500)),
+    "format_version true": _put(["format_version"], True),
+    "dtype a number": _put(["dtype"], 32),
+    "input a string": _put(["input"], "x, y"),
+    "features a number": _put(["input", "features"], 2),
+    "bounds an object": _put(["input", "low"], {"x": 0}),
+    "normalization a list": _put(["normalization"], [0, 1]),
+    "labels a number": _put(["output", "labels"], 2),
+    "n_in true": _put(["layers", 0, "n_in"], True),
+    "n_in huge": _put(["layers", 0, "n_in"], 10**30),
+    "weights strings": _put(["layers", 0, "weights"], [["1.5", "2"], ["1", "0"]]),
+    "weights 3-D": _put(["layers", 0, "weights"], [[[1.0]]]),
+    "biases null": _put(["layers", 0, "biases"], None),
+    "weights past float32": _put(["layers", 0, "weights", 0, 0], 1e39),
+    "leaky_relu alpha 1e308": _put(["layers", 0, "activation"], {"name": "leaky_relu", "params": {"alpha": 1e308}}),
+    "activation params a list": _put(["layers", 0, "activation", "params"], [1]),
+    "outputs overflow": _overflowing,
+    "loss a number": _put(["loss"], 1),
+    "architecture a number": _put(["architecture"], 1),
+    "optimizer a string": _put(["optimizer"], "adam"),
+    "optimizer t a string": _put(["optimizer", "state", "t"], "8"),
+    "parent a string": _put(["parent"], "1"),
+    "headline value a string": _put(["metrics", "headline", "value"], "high"),
+    "version a string": _put(["version"], "2"),
+    "input null": _put(["input"], None),
+    "layers null": _put(["layers"], None),
+    "checksum null": lambda doc: json.dumps({**doc, "checksum": None}).encode(),
+    "NaN": _text("NaN"), "-NaN": _text("-NaN"), "nan": _text("nan"), "Infinity": _text("Infinity"),
+    "-Infinity": _text("-Infinity"), "inf": _text("inf"), "1e400": _text("1e400"),
+    "not UTF-8": lambda doc: json.dumps(_resummed(doc)).encode().replace(b'"xor"', b'"x\xffor"', 1),
+    "a lone surrogate": lambda doc: json.dumps(_resummed(doc)).encode().replace(b'"xor"', b'"x\\ud800"', 1),
+    "empty": lambda doc: b"",
+    "truncated": lambda doc: json.dumps(_resummed(doc)).encode()[:500],
+    "a list": lambda doc: b"[1, 2]",
+}
+NOT_FILES = {  # things named 2.json that are no file to read
+    "a folder": lambda path: path.mkdir(),
+    "a FIFO": lambda path: os.mkfifo(path),
+    "a socket": lambda path: os.mknod(path, 0o600 | stat.S_IFSOCK),
+    "a link to a FIFO in the store": lambda path: (os.mkfifo(path.parent / "pipe"), os.symlink(path.parent / "pipe",
+                                                                                               path)),
+    "a link to /dev/zero": lambda path: os.symlink("/dev/zero", path),
+}
+
+
+def _app(store):
+    from service import create_app
+    from service.config import Config
+
+    return create_app(Config(models_dir=str(store.root), state_dir=str(store.root.parent / "state"),
+                             start_reloader=False, log_level="CRITICAL"))
+
+
+def _one_bad_version_is_refused_alone(store):
+    reg = _registry(store)  # the scan completes
+    why = reg.failures("xor")[2]
+    assert reg.get("xor").version == 1 and reg.snapshot.ready
+    assert {e.served for e in reg.snapshot.models.values()} == {1}  # every model serves
+    with pytest.raises(VersionNotFound, match="failed its checks") as e:
+        reg.get("xor", version=2)
+    assert why in str(e.value)
+    client = _app(store).test_client()
+    answer = client.post("/predict/xor/versions/2", json={"inputs": [[0, 1]]})
+    assert answer.status_code == 404 and why in answer.get_json()["message"]
+    assert client.post("/predict/xor", json={"inputs": [[0, 1]]}).get_json()["version"] == 1
+    assert client.post("/predict/red", json={"inputs": [[255, 0, 0]]}).status_code == 200
+    assert client.get("/models/xor").get_json()["failures"] == {"2": why}
+    return why
+
+
+@pytest.mark.parametrize("craft", CRAFTED.values(), ids=CRAFTED.keys())
+def test_a_crafted_version_file_is_refused_alone(store, craft):
+    (store.root / "xor" / "2.json").write_bytes(craft(_doc(store)))
+    _one_bad_version_is_refused_alone(store)
+
+
+@pytest.mark.parametrize("make", NOT_FILES.values(), ids=NOT_FILES.keys())
+def test_a_version_that_is_no_regular_file_is_refused_alone_without_hanging(store, make):
+    make(store.root / "xor" / "2.json")
+    why = _one_bad_version_is_refused_alone(store)
+    assert why in ("it is not a regular file", "it resolves outside the model store")
+
+
+LABELS = {
+    "a FIFO": lambda path: os.mkfifo(path),
+    "a folder": lambda path: path.mkdir(),
+    "deep": lambda path: path.write_text('{"default": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+    "a version past the pattern": lambda path: path.write_text('{"default": 1000000000}'),
+    "a huge number": lambda path: path.write_text('{"default": 1e400}'),
+    "not UTF-8": lambda path: path.write_bytes(b'{"default": 1, "\xff": 1}'),
+}
+
+
+@pytest.mark.parametrize("make", LABELS.values(), ids=LABELS.keys())
+def test_a_crafted_labels_file_takes_only_its_model_out(store, make):
+    make(store.root / "xor" / "labels.json")
+    reg = _registry(store)
+    entry = reg.entry("xor")
+    assert entry.served is None and "labels.json" in entry.label_error
+    assert reg.snapshot.ready and reg.get("red").version == 1
+    client = _app(store).test_client()
+    answer = client.post("/predict/xor", json={"inputs": [[0, 1]]})
+    assert answer.status_code == 503 and "labels.json" in answer.get_json()["message"]
+    assert client.post("/predict/red", json={"inputs": [[255, 0, 0]]}).status_code == 200
+
+
+class FaultyStore(ModelStore):
+    """A store whose reading fails in ways no check names (a bug, say): for one version, and
+    for one model's listing."""
+
+    broken_version = ("xor", 2)
+    broken_listing = "iris"
+    listing_works = False
+
+    def open(self, name, version=None, label=None, **options):
+        if (name, version) == self.broken_version:
+            raise TypeError("a fault no check names")
+        return super().open(name, version, label, **options)
+
+    def listing(self, name):
+        if name == self.broken_listing and not self.listing_works:
+            raise AttributeError("another fault no check names")
+        return super().listing(name)
+
+
+def test_an_unexpected_error_refuses_one_version_or_one_model_never_the_scan(store_dir):
+    store = FaultyStore(store_dir)
+    _copies(store, "xor", 1)
+    reg = _registry(store)
+    assert reg.failures("xor") == {2: "it could not be read (an unexpected error; see the service's log)"}
+    assert reg.get("xor").version == 1
+    assert reg.snapshot.failures == {"iris": "it could not be scanned (an unexpected error; see the service's log)"}
+    assert reg.get("red").version == 1 and reg.snapshot.ready
+
+
+def test_a_model_that_served_keeps_serving_when_a_later_scan_of_it_fails_unexpectedly(store_dir):
+    store = FaultyStore(store_dir)
+    store.listing_works = True
+    reg = _registry(store)
+    assert reg.get("iris").version == 1
+    store.listing_works = False
+    _copies(store, "iris", 1)  # a change, so that iris is scanned again
+    _copies(store, "red", 1)
+    reg.refresh()
+    assert reg.get("iris").version == 1 and reg.get("red").version == 2
+
+
+def test_the_registry_asks_the_store_whether_a_model_changed(store_dir):
+    calls = []
+
+    class Watched(ModelStore):
+        def changed(self, name, stamps):
+            calls.append((name, set(stamps)))
+            return super().changed(name, stamps)
+
+    store = Watched(store_dir)
+    reg = _registry(store)
+    reg.refresh()
+    assert ("xor", {".", "labels.json", "1.json"}) in calls
+    first = reg.entry("xor")
+    reg.refresh()
+    assert reg.entry("xor") is first  # unchanged: not scanned again

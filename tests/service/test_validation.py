@@ -57,3 +57,19 @@ def test_booleans_are_refused_on_the_exact_path():
     # The fast path would have taken it as 1: that is why callers only skip the exact
     # path when the JSON text holds no true or false.
     assert np.array([[True, 0, 0]]).dtype.kind == "i"
+
+
+def test_an_error_echoes_a_few_unknown_keys_and_counts_the_rest():
+    row = {f"k{i:06d}": 1 for i in range(150_000)} | {"x" * 1000: 1, "r": 1}
+    with pytest.raises(InputError) as e:
+        to_matrix([row], RGB, 100)
+    shown = "['k000000', 'k000001', 'k000002', 'k000003', 'k000004'] and 149,996 more"
+    assert str(e.value) == f"row 0: unknown field(s) {shown}; missing ['g', 'b']; the features are r, g, b"
+    assert e.value.errors == [{"field": "inputs", "row": 0, "column": None, "feature": None,
+                               "message": f"unknown field(s) {shown}; missing ['g', 'b']"}]
+
+
+def test_a_long_unknown_key_is_cut_short():
+    with pytest.raises(InputError) as e:
+        to_matrix([{"r": 1, "g": 2, "b": 3, "y" * 10_000: 4}], RGB, 100)
+    assert str(e.value) == f"row 0: unknown field(s) ['{'y' * 64}...']; the features are r, g, b"
