@@ -16,7 +16,7 @@ import mlp
 from trainer.evaluation import evaluate
 from trainer.records import EpochRecord, ModelVersion, TrainingRecord
 from trainer.store import ModelStore
-from trainer.tasks import Task, get_task
+from trainer.tasks import Task, task_of
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation data never shares a seed with training data
 
@@ -151,7 +151,7 @@ def train_further(
     """
     base = store.open(name, from_version)  # None: the served version, read once
     net, parent = base.network, base.version
-    task = get_task(base.info.task or "")
+    task = task_of(base.info)
     if net.loss is None:
         raise mlp.ConfigError(
             f"{name} version {parent} has no loss (an imported legacy model); "
