@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="model name to publish under")
     p.add_argument("--features", help="feature names, comma-separated (default: the estimator's, else x0,x1,...)")
     p.add_argument("--low", help="lower input bounds: one number, or one per feature, comma-separated "
-                                 "(default: a MinMaxScaler's data range, else none)")
+                                 "(default: a MinMaxScaler's data range, else none); negative: --low=-1,-2.5")
     p.add_argument("--high", help="upper input bounds, likewise")
 
     p = sub.add_parser("export", help="write a version as ONNX (and as a Triton model-repository entry)")

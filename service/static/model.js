@@ -49,6 +49,9 @@ async function loadModel() {
       el("td", { text: (t.trained_by || "–") + (t.job ? ` (job ${t.job})` : "") }), el("td", { text: headline(d) }),
       el("td", { text: (byVersion[v] || []).join(", ") || "–" }), el("td", {}, button));
   }));
+  // A job trains on fresh data drawn from the model's task; an imported model has none.
+  $("train-form").hidden = model.task === null;
+  $("train-note").hidden = model.task !== null;
   if (chosen === null || !model.versions.includes(chosen)) choose(model.served_version);
 }
 
@@ -103,6 +106,15 @@ function choose(v) {
   chosen = v;
   $("chosen").textContent = `v${v}`;
   $("lineage").textContent = `lineage: ${lineage(v)}`;
+  const d = details.get(v);
+  // An imported version (task null) has no training curve and no task to draw regions against.
+  if ((d ? d.task : model.task) === null) {
+    $("slice-control").hidden = true;
+    const from = (d && d.training && d.training.estimator) || "another tool";
+    $("pictures").replaceChildren(el("p", { class: "muted", id: "no-pictures",
+      text: `v${v} was imported (${from}): it has no training curve, and no task to draw its decision regions against.` }));
+    return;
+  }
   const base = `/ui/models/${name}/versions/${v}`;
   const pics = [picture(`${base}/curve.png`, `training curve of ${name} version ${v}`)];
   const isRed = name === "red" || (model.task === "red");
