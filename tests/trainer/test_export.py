@@ -137,3 +137,19 @@ def test_an_unknown_format_is_a_usage_error(run):
     with pytest.raises(SystemExit) as e:
         run("export", "red", "--format", "pmml", "-o", "x")
     assert e.value.code == 2
+
+
+@pytest.mark.parametrize("task", ["red", "checkerboard", "quadrant"])
+def test_the_original_projects_models_export_with_parity(task, run, models, tmp_path, seed_dir):
+    # Their tanh outputs against +-1 targets: mapped to [0, 1] and normalised per row in the graph too.
+    code, _, err = run("import-legacy", str(seed_dir / "models" / f"model_{task}.json"), "--name", "old",
+                       "--task", task)
+    assert code == 0, err
+    code, _, err = run("export", "old", "-o", str(tmp_path / "old.onnx"))
+    assert code == 0, err
+    net = ModelStore(models).load("old")
+    X = TASKS[task].draw_uniform(np.random.default_rng(2), 10_000).astype(np.float32)
+    proba, label = session(tmp_path / "old.onnx").run(None, {"input": X})
+    expected = net.predict_proba(X)
+    assert np.max(np.abs(proba - expected)) <= TOLERANCE
+    assert_same_labels(label, expected)
