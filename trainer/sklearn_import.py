@@ -27,6 +27,7 @@ import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -55,7 +56,8 @@ class SklearnImportError(ValueError):
     """A file or estimator that cannot be imported; the message says why and what to do."""
 
 
-def _sklearn():
+def _sklearn() -> SimpleNamespace:
+    """scikit-learn's version and the classes this imports, or a clear error when it is missing."""
     try:
         import sklearn
         from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -64,7 +66,8 @@ def _sklearn():
     except ImportError:
         raise SklearnImportError("importing scikit-learn models needs scikit-learn and skops: "
                                  "pip install 'tinymlp[sklearn]'") from None
-    return sklearn, MLPClassifier, MLPRegressor, Pipeline, StandardScaler, MinMaxScaler
+    return SimpleNamespace(version=sklearn.__version__, MLPClassifier=MLPClassifier, MLPRegressor=MLPRegressor,
+                           Pipeline=Pipeline, StandardScaler=StandardScaler, MinMaxScaler=MinMaxScaler)
 
 
 # -- reading a file --------------------------------------------------------------------------
@@ -157,9 +160,10 @@ def _steps(pipeline) -> list:
 
 def _parts(estimator):
     """(scaler or None, the MLP), or SklearnImportError saying what the estimator is instead."""
-    _, MLPClassifier, MLPRegressor, Pipeline, StandardScaler, MinMaxScaler = _sklearn()
-    mlps, scalers = (MLPClassifier, MLPRegressor), (StandardScaler, MinMaxScaler)
-    if type(estimator) is Pipeline:
+    sk = _sklearn()
+    # Exact classes: a subclass may compute otherwise than the weights say.
+    mlps, scalers = (sk.MLPClassifier, sk.MLPRegressor), (sk.StandardScaler, sk.MinMaxScaler)
+    if type(estimator) is sk.Pipeline:
         steps = _steps(estimator)
         if len(steps) == 1 and type(steps[0]) in mlps:
             return None, steps[0]
@@ -174,7 +178,7 @@ def _normalizer(scaler, n: int) -> mlp.Normalizer | None:
     """The scaler as (x - shift) / scale per feature, the network's input normalisation."""
     if scaler is None:
         return None
-    if type(scaler).__name__ == "StandardScaler":
+    if isinstance(scaler, _sklearn().StandardScaler):
         shift = scaler.mean_ if scaler.with_mean else np.zeros(n)
         scale = scaler.scale_ if scaler.with_std else np.ones(n)
     else:  # MinMaxScaler: x * scale_ + min_
@@ -208,7 +212,7 @@ def _bounds(given, scaler, fallback, n: int, which: str) -> tuple[float, ...]:
             raise SklearnImportError(f"{which} bounds must be one number, or {n} (one per feature), "
                                      f"got {list(values)!r}")
         return tuple(float(v) for v in values)
-    if scaler is not None and type(scaler).__name__ == "MinMaxScaler":
+    if isinstance(scaler, _sklearn().MinMaxScaler):
         return tuple(float(v) for v in (scaler.data_min_ if which == "low" else scaler.data_max_))
     return (fallback,) * n
 
@@ -241,7 +245,7 @@ def to_network(estimator, *, features=None, low=None, high=None) -> mlp.Network:
         raise SklearnImportError(str(e)) from None
     layers = _layers(model)
     labels, loss = None, "mse"
-    if type(model).__name__ == "MLPClassifier":
+    if isinstance(model, _sklearn().MLPClassifier):
         if model.out_activation_ == "logistic" and model.n_outputs_ > 1:
             raise SklearnImportError("a multi-label MLPClassifier (several logistic outputs) is not imported: "
                                      "tinymlp's classifiers answer one label per row")
@@ -283,7 +287,7 @@ def import_sklearn(store: ModelStore, path_or_estimator, *, name: str, features=
                    created_at: str | None = None) -> ModelVersion:
     """Publish a fitted estimator, or the skops file at a path, as the next version of ``name``.
     Raises SklearnImportError (nothing published) for anything that cannot be imported."""
-    sklearn = _sklearn()[0]
+    sk = _sklearn()
     if isinstance(path_or_estimator, (str, Path)):
         path = Path(path_or_estimator)
         estimator, raw, saved_by = read_skops(path)
@@ -294,6 +298,6 @@ def import_sklearn(store: ModelStore, path_or_estimator, *, name: str, features=
     network = to_network(estimator, features=features, low=low, high=high)
     check_parity(estimator, network)
     record = TrainingRecord(trained_by="imported", **source, estimator=describe(estimator),
-                            sklearn_version=saved_by or sklearn.__version__)
+                            sklearn_version=saved_by or sk.version)
     return store.publish(name, network, parent=None, created_at=created_at or now(), task=None,
                          training=record.to_dict(with_curve=False), metrics={})

@@ -5,6 +5,7 @@ regressors within 1e-5 of the output's scale), through a graph of plain tensors.
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import onnx
@@ -162,3 +163,9 @@ def test_an_activation_it_cannot_export_is_refused_by_name():
     net.layers[0].activation = Cube()
     with pytest.raises(ExportError, match="activation 'cube' cannot be exported to ONNX"):
         to_onnx(net)
+
+
+def test_without_the_onnx_package_the_error_says_how_to_get_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # what `import onnx` meets where it is not installed
+    with pytest.raises(ExportError, match=r"ONNX export needs the onnx package: pip install onnx"):
+        to_onnx(network("relu", "softmax"))

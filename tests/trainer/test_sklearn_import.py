@@ -296,3 +296,17 @@ def test_commands_that_need_a_task_say_why_they_cannot_run(command, run, models,
                    "draw it with; import a new version instead\n")
     code, out, _ = run("list")
     assert code == 0 and "m" in out and "served v1" in out
+
+
+@pytest.mark.parametrize("scaler", [StandardScaler(with_mean=False), StandardScaler(with_std=False),
+                                    MinMaxScaler(feature_range=(-1, 2))], ids=repr)
+def test_scaler_options_fold_exactly(scaler, models):
+    X = features(300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = make_pipeline(scaler, MLPClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0))
+        est.fit(X, targets("multiclass", X))
+    net = import_sklearn(ModelStore(models), est, name="scaled").network
+    rows = probe_rows(est) if isinstance(scaler, StandardScaler) else np.random.default_rng(2).uniform(
+        scaler.data_min_, scaler.data_max_, size=(10_000, 3))
+    assert np.max(np.abs(net.predict_proba(rows) - est.predict_proba(rows))) <= PARITY
