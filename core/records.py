@@ -85,6 +85,8 @@ class TrainingRecord:
     examples: int | None = None  # user examples that job mixed in
     source: str | None = None  # an imported file's name
     source_sha256: str | None = None
+    estimator: str | None = None  # an imported estimator: Pipeline(StandardScaler, MLPClassifier)...
+    sklearn_version: str | None = None  # the scikit-learn that saved it
 
     @classmethod
     def from_dict(cls, data) -> TrainingRecord | None:

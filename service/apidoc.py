@@ -132,7 +132,7 @@ def _operation(declared: Operation, view, tag_name: str) -> dict:
     responses = {}
     for status, (schema, description, content_type) in declared.responses.items():
         answer: dict = {"description": description or _phrase(status)}
-        if schema is not None:
+        if schema is not None:  # a marshmallow schema, or a JSON schema written out (a dict)
             answer["content"] = {content_type: {"schema": schema}}
         elif content_type != "application/json":
             answer["content"] = {content_type: {"schema": {"type": "string"}}}

@@ -8,6 +8,7 @@ gunicorn's ``worker_exit`` hook closes a worker's app, and the tests' fixtures c
 - the model registry, scanned once at start, and its reload thread;
 - the job table (SQLite or PostgreSQL), opened on first use: serving never waits for it,
   and a job database that is down only makes /train answer 503;
+- the ONNX exports of versions, built when first asked for and kept in a small LRU;
 - the router, which picks the version that answers a predict request (by default the
   registry's: the served version, a pinned one or a labelled one);
 - the observers, called with what each predict request served (``dataplane.Served``) once
@@ -26,12 +27,13 @@ from core import jobs as joblib
 from core.store import ModelStore
 from service import metrics
 from service.errors import Unavailable
+from service.exports import OnnxExports
 from service.registry import Registry
 
 log = logging.getLogger("tinymlp.app")
 
 REGISTRY, JOBS, CLOSERS = "tinymlp.registry", "tinymlp.jobs", "tinymlp.closers"
-ROUTER, OBSERVERS = "tinymlp.router", "tinymlp.observers"
+ROUTER, OBSERVERS, ONNX = "tinymlp.router", "tinymlp.observers", "tinymlp.onnx"
 
 Router = Callable[[str, "int | None", "str | None", "str | None"], object]  # (name, version, label, key) -> Model
 
@@ -63,6 +65,7 @@ def init_app(app: Flask, config) -> None:
     on_close(app, registry.stop)
     app.extensions[ROUTER] = lambda name, version, label, routing_key: registry.get(name, version, label)
     app.extensions[OBSERVERS] = []
+    app.extensions[ONNX] = OnnxExports()
     app.extensions[JOBS] = _LazyJobTable(app)
     on_close(app, app.extensions[JOBS].close)
 
@@ -114,6 +117,10 @@ def notify(observers: list, served) -> None:
             observe(served)
         except Exception:
             log.exception("observer %r failed on request %s", observe, getattr(served, "request_id", "?"))
+
+
+def onnx_exports(app: Flask) -> OnnxExports:
+    return app.extensions[ONNX]
 
 
 def registry(app: Flask) -> Registry:

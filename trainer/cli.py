@@ -1,4 +1,5 @@
-"""``python -m trainer``: generate data, train, continue, evaluate, list, label, prune, import, plot, serve jobs.
+"""``python -m trainer``: generate data, train, continue, evaluate, list, label, prune, import, export, plot,
+serve jobs.
 
 Every failure a user can cause (unknown task, bad hyperparameter, unreadable
 or malformed file) ends in one line on stderr and exit status 1; usage errors
@@ -21,7 +22,8 @@ from core import logs, settings
 from core.jobs import JobError
 from core.store import ModelStore, StoreError
 from trainer import pictures, pipeline
-from trainer.tasks import TASKS, UnknownTask, get_task
+from trainer.sklearn_import import SklearnImportError, import_sklearn
+from trainer.tasks import TASKS, UnknownTask, get_task, task_of
 
 # The settings this command line reads (TINYMLP_MODELS_DIR -> models_dir...), from their declaration.
 TrainerConfig = settings.config_class("trainer")
@@ -105,6 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--name", required=True, help="model name to publish under")
     p.add_argument("--task", required=True, help=f"the task it solves: {', '.join(TASKS)}")
+
+    p = sub.add_parser("import-sklearn", help="import a fitted scikit-learn MLP from a skops file as a new version")
+    p.add_argument("file", help='a skops file: skops.io.dump(estimator, "model.skops")')
+    p.add_argument("--name", required=True, help="model name to publish under")
+    p.add_argument("--features", help="feature names, comma-separated (default: the estimator's, else x0,x1,...)")
+    p.add_argument("--low", help="lower input bounds: one number, or one per feature, comma-separated "
+                                 "(default: a MinMaxScaler's data range, else none); negative: --low=-1,-2.5")
+    p.add_argument("--high", help="upper input bounds, likewise")
+
+    p = sub.add_parser("export", help="write a version as ONNX (and as a Triton model-repository entry)")
+    p.add_argument("name")
+    p.add_argument("--version", type=_positive_int, help="default: the served version")
+    p.add_argument("--format", default="onnx", choices=["onnx"], help="onnx (the only one)")
+    p.add_argument("-o", "--out", help="the file to write")
+    p.add_argument("--triton", metavar="DIR", help="also write DIR/<name>/<version>/model.onnx and "
+                                                   "DIR/<name>/config.pbtxt")
 
     p = sub.add_parser("prune", help="remove old versions: all but the newest few, the served, the labelled "
                                      "and their parents")
@@ -226,7 +244,7 @@ def cmd_train(args, store) -> None:
 
 def cmd_continue(args, store) -> None:
     base = store.open(args.name, args.from_version)
-    task = get_task(base.info.task or "")
+    task = task_of(base.info)
     cfg = _config(task, args, pipeline.continue_config(base, task))
     progress = _Progress(f"{args.name}", cfg.epochs, args.quiet)
     try:
@@ -239,7 +257,7 @@ def cmd_continue(args, store) -> None:
 
 def cmd_evaluate(args, store) -> None:
     model = store.open(args.name, args.version)
-    task = get_task(model.info.task or "")
+    task = task_of(model.info)
     report = pipeline.judge(model.network, task, args.seed - pipeline.EVAL_SEED_OFFSET)
     if args.json:
         print(json.dumps(report, indent=2))
@@ -345,6 +363,34 @@ def cmd_import_legacy(args, store) -> None:
           f"{h['metric']} on {h['eval_set']} = {h['value']}")
 
 
+def cmd_import_sklearn(args, store) -> None:
+    published = import_sklearn(store, args.file, name=args.name, features=_names(args.features),
+                               low=_numbers(args.low, "--low"), high=_numbers(args.high, "--high"))
+    print(f"imported {args.file} ({published.info.training.estimator}) as {published.name} "
+          f"version {published.version}")
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [f.strip() for f in text.split(",")]
+
+
+def _numbers(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise CLIError(f"{option} takes numbers separated by commas (one, or one per feature), got {text!r}") from None
+
+
+def cmd_export(args, store) -> None:
+    from trainer.export import export
+
+    model, written = export(store, args.name, args.version, out=args.out, triton=args.triton, fmt=args.format)
+    for path in written:
+        print(f"{model.name} version {model.version}: wrote {path}")
+
+
 def cmd_all(args, store) -> None:
     for task in TASKS.values():
         if store.versions(task.name) and not args.force:
@@ -414,7 +460,7 @@ def _plot_figures(args, store) -> None:
         raise CLIError("name the model whose figures to write")
     model = store.open(args.name, args.version)
     net, version = model.network, model.version
-    task = pictures.task_of(model)
+    task = task_of(model.info)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     figures = {}
@@ -447,7 +493,7 @@ COMMANDS = {
     "generate": cmd_generate, "train": cmd_train, "continue": cmd_continue,
     "evaluate": cmd_evaluate, "list": cmd_list, "label": cmd_label,
     "import-legacy": cmd_import_legacy, "all": cmd_all, "plot": cmd_plot,
-    "prune": cmd_prune, "worker": cmd_worker,
+    "prune": cmd_prune, "worker": cmd_worker, "import-sklearn": cmd_import_sklearn, "export": cmd_export,
 }
 
 
@@ -466,7 +512,7 @@ def main(argv=None) -> int:
         args.data_dir = args.data_dir or config.data_dir
         store = ModelStore(args.models_dir, max_model_bytes=config.max_model_bytes)
         COMMANDS[args.command](args, store)
-    except (CLIError, StoreError, UnknownTask, mlp.MLPError, settings.SettingError, JobError) as e:
+    except (CLIError, StoreError, UnknownTask, mlp.MLPError, settings.SettingError, JobError, SklearnImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:

@@ -40,7 +40,7 @@ from core.pictures import Axis, Example, Missing, Picture, PictureSet, Regions
 from core.records import ModelVersion
 from core.store import ModelStore, StoreError
 from trainer import plots, regions
-from trainer.tasks import Task, UnknownTask, get_task
+from trainer.tasks import Task, UnknownTask, task_of
 
 log = logging.getLogger("tinymlp.pictures")
 
@@ -59,9 +59,10 @@ def offered(task: Task | None) -> list[tuple[str, dict]]:
     return []
 
 
-def task_of(model: ModelVersion) -> Task | None:
+def known_task(model: ModelVersion) -> Task | None:
+    """The task a version solves, or None for one that names none (an import): nothing to draw."""
     try:
-        return get_task(model.info.task or "")
+        return task_of(model.info)
     except UnknownTask:
         return None
 
@@ -83,7 +84,7 @@ def draw(store: ModelStore, model: ModelVersion, drawn_by: str) -> PictureSet:
     """Draw every picture of a version into the store, then its record; what could not be
     drawn is listed in the record with the reason. Raises only if the record cannot be written."""
     name, version, net = model.name, model.version, model.network
-    task = task_of(model)
+    task = known_task(model)
     drawn: list[Picture] = []
     missing: list[Missing] = []
     how = f"draw it again with `python -m trainer plot {name} --version {version}`"

@@ -17,7 +17,7 @@ from core.records import EpochRecord, ModelVersion, TrainingRecord
 from core.store import ModelStore
 from trainer import pictures
 from trainer.evaluation import evaluate
-from trainer.tasks import Task, get_task
+from trainer.tasks import Task, task_of
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation data never shares a seed with training data
 
@@ -153,7 +153,7 @@ def train_further(
     """
     base = store.open(name, from_version)  # None: the served version, read once
     net, parent = base.network, base.version
-    task = get_task(base.info.task or "")
+    task = task_of(base.info)
     if net.loss is None:
         raise mlp.ConfigError(
             f"{name} version {parent} has no loss (an imported legacy model); "

@@ -40,7 +40,7 @@ from core.jobs.reaping import reap
 from core.store import ModelStore, StoreError
 from trainer import pictures, pipeline
 from trainer.promotion import promote
-from trainer.tasks import get_task
+from trainer.tasks import task_of
 
 log = logging.getLogger("tinymlp.worker")
 
@@ -159,7 +159,7 @@ class Worker:
         changes = {k: getattr(params, k) for k in ("epochs", "learning_rate", "batch_size")
                    if getattr(params, k) is not None}
         seed = params.seed if params.seed is not None else int(job.id[:8], 16)
-        task = get_task(parent.info.task or "")
+        task = task_of(parent.info)
         config = pipeline.continue_config(parent, task).replace(seed=seed, **changes)
         trained = pipeline.train_further(
             self.store, name, from_version=job.parent_version, config=config, samples=params.samples,

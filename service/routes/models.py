@@ -1,11 +1,12 @@
-"""GET /models, /models/<name>, /models/<name>/versions/<v>."""
+"""GET /models, /models/<name>, /models/<name>/versions/<v> and its ONNX file."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
+from service import extensions
 from service.apidoc import operation, tag
 from service.routes.common import lookup, registry
 from service.schemas.common import ErrorBody
@@ -41,3 +42,21 @@ def model_detail(name):
 def version_detail(name, version):
     """One version's metadata, metrics and training record (without its weights)."""
     return jsonify(DETAIL.dump(lookup(name, version=version).info))
+
+
+ONNX_FILE = ({"type": "string", "format": "binary"},
+             "the version as an ONNX model (opset 17): input FP32 [N, n_features] of raw rows; a classifier's "
+             "outputs probabilities FP32 [N, n_classes] and label INT64 [N], a regressor's value FP32 "
+             "[N, n_outputs]; labels, name, version and task in its metadata_props; sent as an attachment "
+             "named <name>-v<version>.onnx", "application/octet-stream")
+
+
+@blp.route("/<name>/versions/<version:version>/model.onnx", methods=["GET"])
+@operation(responses={200: ONNX_FILE, 404: ErrorBody,
+                      501: (ErrorBody, "the version has a layer ONNX cannot express")})
+def version_onnx(name, version):
+    """The version as an ONNX file, to run in onnxruntime or Triton (plain tensor outputs, no ZipMap)."""
+    model = lookup(name, version=version)
+    data = extensions.onnx_exports(current_app).get(model, registry().store.stamp(name, version))
+    return Response(data, mimetype="application/octet-stream", headers={
+        "Content-Disposition": f'attachment; filename="{name}-v{version}.onnx"'})

@@ -101,7 +101,8 @@ def _examples(given: list[dict], model) -> tuple[Example, ...]:
 
 @blp.route("/<model:name>", methods=["POST"])
 @operation(body=TrainRequest, secured=True, responses={
-    202: Job, **_errors({400: "malformed JSON", 404: "unknown model or version", 413: "body too large",
+    202: Job, **_errors({400: "malformed JSON", 404: "unknown model or version",
+                         409: "the version has no task to train on (an imported model)", 413: "body too large",
                          415: "not JSON", 422: "invalid parameters or examples", 429: "the job queue is full"})})
 @authorized
 def submit(name):
@@ -109,6 +110,9 @@ def submit(name):
     registry().entry(name)  # an unknown model is a 404 before the body is looked at
     body = load_body(REQUEST)
     model = lookup(name, version=body.get("from_version"))  # default: the served version
+    if model.info.task is None:
+        raise Conflict(f"{name} version {model.version} has no task (it was imported), so there is no data to "
+                       "train it further with; import a new version instead.")
     params = JobParams(epochs=body.get("epochs"), learning_rate=body.get("learning_rate"),
                        batch_size=body.get("batch_size"), samples=body.get("samples"), seed=body.get("seed"),
                        from_version=body.get("from_version"), promote=body["promote"],

@@ -139,7 +139,7 @@ async function askOther(values) {
       $("other-verdict").textContent = humanLabel(p.label);
       $("other-detail").textContent = `${Object.entries(p.probabilities).map(([k, v]) => `${k}: ${pct(v)}`).join(" · ")}`
         + ` · ${current.name} version ${answer.version}`;
-      if (current.input.features.length === 2) { marks.push({ point: values, label: p.label }); drawPlane(); }
+      if (!$("plane-box").hidden) { marks.push({ point: values, label: p.label }); drawPlane(); }
     } else {
       $("other-verdict").textContent = String(Array.isArray(p.value) ? p.value.map((v) => v.toFixed(3)).join(", ") : p.value.toFixed(3));
       $("other-detail").textContent = `${current.name} version ${answer.version}`;
@@ -154,11 +154,14 @@ function buildFields(example) {
   const spec = current.input, form = $("fields");
   form.replaceChildren();
   spec.features.forEach((f, i) => {
-    const mid = spec.dtype === "int" ? Math.round((spec.low[i] + spec.high[i]) / 2) : (spec.low[i] + spec.high[i]) / 2;
-    const start = example ? example.input[i] : mid;
-    form.append(el("label", { for: `f-${f}`, text: f }),
-      el("input", { type: "number", id: `f-${f}`, name: f, value: String(start), min: String(spec.low[i]),
-                    max: String(spec.high[i]), step: spec.dtype === "int" ? "1" : "any" }), " ");
+    // A bound is null where the model has none (an imported model may have none at all).
+    const lo = spec.low[i], hi = spec.high[i];
+    const mid = lo !== null && hi !== null ? (lo + hi) / 2 : lo !== null ? lo : hi !== null ? hi : 0;
+    const start = example ? example.input[i] : spec.dtype === "int" ? Math.round(mid) : mid;
+    const attrs = { type: "number", id: `f-${f}`, name: f, value: String(start), step: spec.dtype === "int" ? "1" : "any" };
+    if (lo !== null) attrs.min = String(lo);
+    if (hi !== null) attrs.max = String(hi);
+    form.append(el("label", { for: `f-${f}`, text: f }), el("input", attrs), " ");
   });
   form.append(el("button", { type: "submit", text: "Predict" }));
   $("fields-note").textContent = example ? `The fields start at ${example.note}.` : "";
@@ -189,7 +192,8 @@ async function chooseModel(name) {
   const out = current.output || {};
   $("model-about").textContent = `${current.task || name}: inputs ${current.input.features.join(", ")}; `
     + (out.kind === "classifier" ? `classes ${out.labels.join(", ")}` : "a number") + `; serving version ${current.served_version}`;
-  const plane = current.input.features.length === 2;
+  const bounded = [...current.input.low, ...current.input.high].every((v) => v !== null);
+  const plane = current.input.features.length === 2 && bounded;
   $("plane-box").hidden = !plane;
   $("plane").dataset.regions = image ? "drawn" : "none";
   if (plane && image) {

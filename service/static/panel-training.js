@@ -24,7 +24,11 @@ export default {
       field("epochs", "Epochs", epochs), field("samples", "Samples", samples), field("promote", "Promote", promote), submit);
     const status = el("p", { id: "job-status" });
     const progress = el("ol", { id: "job-progress", class: "muted" });
-    section.append(form, el("div", { "aria-live": "polite" }, status, progress));
+    // A job trains on fresh data drawn from the model's task; an imported model has none.
+    const imported = el("p", { id: "train-note", class: "muted", hidden: "",
+      text: "This model was imported: it has no task to draw training data from, so it cannot be trained "
+        + "further here. Import a new version instead." });
+    section.append(imported, form, el("div", { "aria-live": "polite" }, status, progress));
 
     const name = encodeURIComponent(dashboard.name);
 
@@ -70,6 +74,11 @@ export default {
         submit.disabled = false;
       }
     });
-    return {};
+    return {
+      model(model) {
+        form.hidden = model.task === null;
+        imported.hidden = model.task !== null;
+      },
+    };
   },
 };
