@@ -118,7 +118,7 @@ _STR, _INT, _NUMBER, _BOOL, _OBJECT = "a string", "a whole number", "a number", 
 _TRAINING_FIELDS = {
     "trained_by": _STR, "task": _STR, "config": _OBJECT, "network": _OBJECT, "seed": _INT, "samples": _INT,
     "epochs_run": _INT, "best_epoch": _INT, "stopped_early": _BOOL, "duration_s": _NUMBER, "data_hash": _STR,
-    "job": _STR, "examples": _INT, "source": _STR, "source_sha256": _STR,
+    "job": _STR, "examples": _INT, "source": _STR, "source_sha256": _STR, "estimator": _STR, "sklearn_version": _STR,
 }
 _EPOCH_FIELDS = {"epoch": _INT, "loss": _NUMBER, "metric": _NUMBER, "lr": _NUMBER, "val_loss": _NUMBER,
                  "val_metric": _NUMBER}

@@ -433,6 +433,8 @@ def cmd_plot(args, store) -> None:
     if not args.name:
         raise CLIError("name the model whose pictures to draw (or give --all for every model)")
     model = store.open(args.name, args.version)
+    if model.info.task is None and not (model.info.training and model.info.training.curve):
+        task_of(model.info)  # an import with no curve: nothing to draw, and UnknownTask says why
     result = pictures.draw(store, model, "python -m trainer plot")
     failed = _report_drawn(args.name, model.version, result)
     if failed:

@@ -307,3 +307,13 @@ def test_changed_sees_a_new_version_a_label_and_a_rewrite_in_place(store):
     path = store.root / "m" / "1.json"
     os.utime(path, ns=(0, 0))  # rewritten in place: same folder, same name
     assert store.changed("m", stamps)
+
+
+def test_every_field_of_a_training_record_is_read_back():
+    # The typed reader checks each field it knows; a field the record has but the reader does
+    # not list would be dropped silently on every read.
+    import dataclasses
+
+    from core.records import _TRAINING_FIELDS, TrainingRecord
+
+    assert set(_TRAINING_FIELDS) | {"curve"} == {f.name for f in dataclasses.fields(TrainingRecord)}
