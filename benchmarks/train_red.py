@@ -35,7 +35,7 @@ from trainer import pipeline
 from trainer.evaluation import expected_calibration_error
 from trainer.store import ModelStore
 from trainer.tasks import get_task
-from trainer.tasks.red import BLACK, CENTRE, RADIUS, SHELL_HALF_WIDTH, WHITE, _ball
+from trainer.tasks.red import BLACK, CENTRE, RADIUS, SHELL_HALF_WIDTH, WHITE
 
 LR = 0.01
 
@@ -129,6 +129,23 @@ class Recipe:
     network: mlp.NetworkConfig
     train: mlp.TrainConfig
     sample: object  # (rng, n) -> (X, y)
+
+
+def _ball(rng, centre, r_low, r_high, n) -> np.ndarray:
+    """The sampler before issue 21: continuous points uniform in volume, rounded."""
+    out, have = [], 0
+    while have < n:
+        k = 2 * (n - have) + 64
+        d = rng.normal(size=(k, 3))
+        d /= np.linalg.norm(d, axis=1, keepdims=True)
+        u = rng.uniform(r_low**3, r_high**3, size=k) ** (1 / 3)
+        p = np.rint(centre + d * u[:, None])
+        p = p[np.all((p >= 0) & (p <= 255), axis=1)]
+        dist = np.linalg.norm(p - centre, axis=1)
+        p = p[(dist >= r_low) & (dist <= r_high)]
+        out.append(p)
+        have += len(p)
+    return np.concatenate(out)[:n].astype(np.int64)
 
 
 def _sample_before_issue_21(rng, n):

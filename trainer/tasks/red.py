@@ -3,9 +3,9 @@
 Inputs are integers 0..255. The training sampler mixes the whole cube, the
 corners near black and white (where the original project failed), the shell around
 the sphere's surface and, for most of its rows, a thin band on the surface itself:
-the boundary is where the errors are. The shell evaluation set is drawn uniformly from the integer
-colours within 8 of the surface, the population the accuracy and calibration
-targets are stated on (issue 21).
+the boundary is where the errors are. Every set is drawn uniformly from the integer
+colours of its region (``lattice_shell``); the shell evaluation set from those within 8 of
+the surface, the population the accuracy and calibration targets are stated on (issue 21).
 """
 
 from __future__ import annotations
@@ -23,39 +23,37 @@ CORNERS = np.array([[r, g, b] for r in (0, 255) for g in (0, 255) for b in (0, 2
 SHELL_HALF_WIDTH = 8
 
 
-def _ball(rng, centre, r_low, r_high, n) -> np.ndarray:
-    """Integer points in the cube whose distance to ``centre`` lies in [r_low, r_high]
-    (continuous points uniform in volume, rounded: cheap, nearly uniform)."""
-    out, have = [], 0
-    while have < n:
-        k = 2 * (n - have) + 64
-        d = rng.normal(size=(k, 3))
-        d /= np.linalg.norm(d, axis=1, keepdims=True)
-        # Radius density ~ r^2 gives points uniform in volume.
-        u = rng.uniform(r_low**3, r_high**3, size=k) ** (1 / 3)
-        p = np.rint(centre + d * u[:, None])
-        p = p[np.all((p >= 0) & (p <= 255), axis=1)]
-        dist = np.linalg.norm(p - centre, axis=1)
-        p = p[(dist >= r_low) & (dist <= r_high)]
-        out.append(p)
-        have += len(p)
-    return np.concatenate(out)[:n].astype(np.int64)
-
-
 def lattice_shell(rng, centre, r_low, r_high, n) -> np.ndarray:
-    """n integer colours drawn uniformly from those whose distance to ``centre`` lies in
-    [r_low, r_high]: uniform integers over the bounding box, kept when inside (exact,
-    where rounding continuous points, as ``_ball`` does, is only nearly uniform)."""
-    low = np.maximum(np.ceil(centre - r_high), 0).astype(np.int64)
-    high = np.minimum(np.floor(centre + r_high), 255).astype(np.int64)
-    out, have = [], 0
-    while have < n:
-        p = rng.integers(low, high + 1, size=(8 * (n - have) + 64, 3))
-        d2 = ((p - centre) ** 2).sum(axis=1)
-        p = p[(d2 >= r_low**2) & (d2 <= r_high**2)]
-        out.append(p)
-        have += len(p)
-    return np.concatenate(out)[:n]
+    """n integer colours drawn uniformly from those whose distance to ``centre`` (an
+    integer colour) lies in [r_low, r_high]: (n, 3) integers.
+
+    Exact, where rounding continuous points (as the sampler before issue 21 did) is only
+    nearly uniform, and cheap however thin the shell: a column (g, b) is drawn in
+    proportion to how many of its r qualify, then one of those r.
+    """
+    c = np.asarray(centre, dtype=np.int64)
+    g, b = (np.arange(max(0, int(np.ceil(x - r_high))), min(255, int(np.floor(x + r_high))) + 1)
+            for x in c[1:])
+    G, B = (a.ravel() for a in np.meshgrid(g, b, indexing="ij"))
+    q = (G - c[1]) ** 2 + (B - c[2]) ** 2
+    # |r - c_r| = t runs over the whole numbers with r_low^2 - q <= t^2 <= r_high^2 - q.
+    lo2, hi2 = r_low**2 - q, r_high**2 - q
+    t_lo = np.ceil(np.sqrt(np.maximum(lo2, 0))).astype(np.int64)
+    t_lo -= (t_lo > 0) & ((t_lo - 1) ** 2 >= lo2)  # sqrt may land one off either way
+    t_lo += t_lo**2 < lo2
+    t_hi = np.floor(np.sqrt(np.maximum(hi2, 0))).astype(np.int64)
+    t_hi -= t_hi**2 > hi2
+    t_hi += (t_hi + 1) ** 2 <= hi2
+    t_hi = np.where(hi2 >= 0, t_hi, -1)
+    # r = c_r - t (down to 0) and r = c_r + t for t > 0 (up to 255)
+    down = np.maximum(np.minimum(t_hi, c[0]) - t_lo + 1, 0)
+    up_lo = np.maximum(t_lo, 1)
+    up = np.maximum(np.minimum(t_hi, 255 - c[0]) - up_lo + 1, 0)
+    count = down + up
+    col = rng.choice(len(count), size=n, p=count / count.sum())
+    k = rng.integers(0, count[col])
+    r = np.where(k < down[col], c[0] - (t_lo[col] + k), c[0] + up_lo[col] + k - down[col])
+    return np.stack([r, G[col], B[col]], axis=1)
 
 
 class Red(Task):
@@ -93,11 +91,11 @@ class Red(Task):
         # of the rows in the thin band did about as well, 70% was the best calibrated.
         parts = [
             self.draw_uniform(rng, n * 10 // 100),
-            _ball(rng, BLACK, 0, 64, n * 5 // 100),
-            _ball(rng, WHITE, 0, 64, n * 5 // 100),
-            _ball(rng, CENTRE, RADIUS - 8, RADIUS + 8, n * 10 // 100),
+            lattice_shell(rng, BLACK, 0, 64, n * 5 // 100),
+            lattice_shell(rng, WHITE, 0, 64, n * 5 // 100),
+            lattice_shell(rng, CENTRE, RADIUS - 8, RADIUS + 8, n * 10 // 100),
         ]
-        parts.append(_ball(rng, CENTRE, RADIUS - 1, RADIUS + 1, n - sum(map(len, parts))))
+        parts.append(lattice_shell(rng, CENTRE, RADIUS - 1, RADIUS + 1, n - sum(map(len, parts))))
         X = np.concatenate(parts)
         X = X[rng.permutation(len(X))]
         return X, self.truth(X)
@@ -106,8 +104,8 @@ class Red(Task):
         w = SHELL_HALF_WIDTH
         sets = {
             "uniform": self.draw_uniform(rng, 200_000),
-            "near_black": _ball(rng, BLACK, 0, 64, 20_000),
-            "near_white": _ball(rng, WHITE, 0, 64, 20_000),
+            "near_black": lattice_shell(rng, BLACK, 0, 64, 20_000),
+            "near_white": lattice_shell(rng, WHITE, 0, 64, 20_000),
             "shell": lattice_shell(rng, CENTRE, RADIUS - w, RADIUS + w, 20_000),
             "corners": CORNERS,
         }
