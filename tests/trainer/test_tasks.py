@@ -53,15 +53,21 @@ def test_red_truth_is_exact_on_the_surface():
     assert list(get_task("red").truth([[127, 0, 0], [255, 127, 1], [255 - 91, 78, 43]])) == ["not_red"] * 3
 
 
-def test_lattice_shell_is_uniform_over_the_integer_colours_in_the_shell():
-    # The 76 integer colours at distance 3..5 from red, each drawn about 1,300 times:
-    # every one appears, nothing else does, and the counts fit a uniform distribution
-    # (chi-square per degree of freedom near 1; rounding continuous points gives ~76).
-    grid = np.stack(np.meshgrid(np.arange(240, 256), np.arange(16), np.arange(16), indexing="ij"), -1)
-    grid = grid.reshape(-1, 3)
-    d2 = ((grid - CENTRE) ** 2).sum(axis=1)
-    colours = grid[(d2 >= 9) & (d2 <= 25)]
-    X = lattice_shell(np.random.default_rng(0), CENTRE, 3, 5, 100_000)
+@pytest.mark.parametrize("centre, r_low, r_high", [
+    (CENTRE, 3, 5),  # a corner: 76 colours, r only below the centre's
+    ((128, 128, 128), 2, 3),  # inside the cube: r on both sides of the centre's
+    ((0, 0, 0), 0, 4.5),  # a ball, and a radius that is not a whole number
+])
+def test_lattice_shell_is_uniform_over_the_integer_colours_in_the_shell(centre, r_low, r_high):
+    # Every integer colour of the shell appears (about 1,000 times or more), nothing else
+    # does, and the counts fit a uniform distribution: chi-square per degree of freedom
+    # near 1 (rounding continuous points, the sampler before issue 21, gives ~76 at the corner).
+    centre = np.asarray(centre)
+    axes = [np.arange(max(0, c - 5), min(255, c + 5) + 1) for c in centre]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+    d2 = ((grid - centre) ** 2).sum(axis=1)
+    colours = grid[(d2 >= r_low**2) & (d2 <= r_high**2)]
+    X = lattice_shell(np.random.default_rng(0), centre, r_low, r_high, 100_000)
     assert X.shape == (100_000, 3) and np.issubdtype(X.dtype, np.integer)
     found, counts = np.unique(X, axis=0, return_counts=True)
     assert found.tolist() == np.unique(colours, axis=0).tolist()
