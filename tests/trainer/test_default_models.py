@@ -54,3 +54,15 @@ def test_continue_training_records_its_parent_and_keeps_normalisation(store):
     assert second.network.metadata["parent"] == 1
     assert (second.network.normalizer.shift == first.network.normalizer.shift).all()
     assert store.load("xor", 2).metadata["training"]["config"]["seed"] == 3
+
+
+def test_a_continued_run_fine_tunes_at_a_tenth_of_the_parents_rate(store):
+    task = TASKS["xor"]
+    recipe = task.train.replace(epochs=2, learning_rate=0.05, batch_size=32)
+    pipeline.train_task(task, store, config=recipe)
+    cfg = pipeline.continue_config(store.open("xor", 1), task)
+    assert cfg.learning_rate == pytest.approx(0.005)
+    assert cfg == recipe.replace(epochs=10, learning_rate=cfg.learning_rate)  # the rest is the parent's
+    second = pipeline.continue_training(store, "xor")
+    assert store.load("xor", 2).metadata["training"]["config"]["learning_rate"] == pytest.approx(0.005)
+    assert second.history.records[0]["lr"] == pytest.approx(0.005)
