@@ -279,7 +279,9 @@ def main(argv=None) -> None:
         try:
             seeds = [int(s) for s in args.seeds.split(",")]
         except ValueError:
-            ap.error(f"--seeds must be whole numbers separated by commas, got {args.seeds!r}")
+            seeds = []
+        if not seeds or min(seeds) < 0:
+            ap.error(f"--seeds must be whole numbers >= 0 separated by commas, got {args.seeds!r}")
         compare_recipes(seeds, args.predict_repeats)
         return
     _, X, y, Xe, ye = data(args.rows)
