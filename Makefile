@@ -145,6 +145,7 @@ $(VENV)/.bench: $(STAMP)
 bench: SYSTEM_PACKAGES += wrk:wrk
 bench: $(VENV)/.bench system-packages
 	$(BIN)/python -m benchmarks.train_red
+	$(BIN)/python -m benchmarks.train_red --recipes
 	$(BIN)/python -m benchmarks.predict_proba
 	$(BIN)/python -m benchmarks.accuracy
 	$(BIN)/python -m benchmarks.serve_wrk

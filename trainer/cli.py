@@ -270,7 +270,8 @@ def cmd_evaluate(args, store) -> None:
         if "rmse" in rep:
             print(f"  RMSE {rep['rmse']:.3f}   MAE {rep['mae']:.3f}   R^2 {rep['r2']:.4f}")
             continue
-        print(f"  accuracy {rep['accuracy'] * 100:.3f}%")
+        ece = f"   calibration error (ECE, 15 bins) {rep['ece'] * 100:.3f}%" if "ece" in rep else ""
+        print(f"  accuracy {rep['accuracy'] * 100:.3f}%{ece}")
         print(_confusion_text(task.labels, rep["confusion_matrix"]))
         print(f"  {'class':<12} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}")
         for lab, m in rep["per_class"].items():

@@ -1,5 +1,5 @@
 """Judging a model on data drawn fresh: accuracy, confusion matrix, per-class
-precision/recall/F1 for classifiers; RMSE, MAE and R^2 for regressors."""
+precision/recall/F1 and calibration error for classifiers; RMSE, MAE and R^2 for regressors."""
 
 from __future__ import annotations
 
@@ -8,9 +8,32 @@ import numpy as np
 from mlp import Network
 from trainer.tasks import Task
 
+ECE_BINS = 15
 
-def classification_report(labels, y_true, y_pred) -> dict:
-    """Confusion matrix rows are true labels, columns predicted, in ``labels`` order."""
+
+def expected_calibration_error(proba, correct, bins: int = ECE_BINS) -> float:
+    """How far confidence is from accuracy: sum over equal-width bins of the top-class
+    probability of (share of rows in the bin) * |accuracy - mean confidence| there.
+
+    proba: (n, n_classes); correct: (n,) booleans, whether each row's top class is right.
+    Bins are ((k-1)/bins, k/bins] as in Guo et al. 2017 (the first one takes 0 too).
+    """
+    conf = np.asarray(proba, dtype=np.float64).max(axis=1)
+    correct = np.asarray(correct, dtype=np.float64)
+    if len(conf) == 0:
+        return 0.0
+    idx = np.clip(np.ceil(conf * bins).astype(np.intp) - 1, 0, bins - 1)
+    # In a bin of m rows, m * |accuracy - mean confidence| == |sum(correct) - sum(confidence)|.
+    gap = np.abs(np.bincount(idx, correct, bins) - np.bincount(idx, conf, bins))
+    return float(gap.sum() / len(conf))
+
+
+def classification_report(labels, y_true, y_pred, proba=None) -> dict:
+    """Confusion matrix rows are true labels, columns predicted, in ``labels`` order.
+
+    With ``proba`` (n, n_classes), the probabilities whose top class ``y_pred`` is, the
+    report also gives the expected calibration error, ``ece``.
+    """
     labels = list(labels)
     index = {lab: i for i, lab in enumerate(labels)}
     t = np.fromiter((index[v] for v in y_true), dtype=np.intp, count=len(y_true))
@@ -23,7 +46,7 @@ def classification_report(labels, y_true, y_pred) -> dict:
     recall = np.divide(tp, actual, out=np.zeros(k), where=actual > 0)
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros(k), where=denom > 0)
-    return {
+    report = {
         "n": len(t),
         "accuracy": float(tp.sum() / max(len(t), 1)),
         "confusion_matrix": cm.tolist(),
@@ -33,6 +56,9 @@ def classification_report(labels, y_true, y_pred) -> dict:
             for i, lab in enumerate(labels)
         },
     }
+    if proba is not None:
+        report["ece"] = expected_calibration_error(proba, t == p)
+    return report
 
 
 def regression_report(y_true, y_pred) -> dict:
@@ -52,10 +78,11 @@ def evaluate(network: Network, task: Task, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     out = {}
     for name, (X, y) in task.evaluation_sets(rng).items():
-        pred = network.predict(X)
         if task.is_classifier:
-            out[name] = classification_report(task.labels, y, pred)
+            proba = network.predict_proba(X)
+            pred = np.asarray(network.labels, dtype=object)[proba.argmax(axis=1)]
+            out[name] = classification_report(task.labels, y, pred, proba)
         else:
-            out[name] = regression_report(y, pred)
+            out[name] = regression_report(y, network.predict(X))
     return out
 

@@ -39,7 +39,8 @@ class TrainRequest(Schema):
 
     epochs = Whole(validate=validate.Range(1, MAX_EPOCHS), metadata={"description": "default 10"})
     learning_rate = Real(validate=validate.Range(0, 1, min_inclusive=False),
-                         metadata={"description": "default: the parent's", "exclusiveMinimum": 0})
+                         metadata={"description": "default: a tenth of the parent's (a continued run fine-tunes)",
+                                   "exclusiveMinimum": 0})
     batch_size = Whole(validate=validate.Range(1, 4096), metadata={"description": "default: the parent's"})
     samples = Whole(validate=validate.Range(100, MAX_SAMPLES),
                     metadata={"description": "fresh rows drawn from the task; default: the task's"})

@@ -38,6 +38,7 @@ def test_train_continue_evaluate_list(run, tmp_path):
     code, out, _ = run("evaluate", "xor", "--version", "1")
     assert code == 0
     assert "accuracy" in out and "true \\ pred" in out and "precision" in out
+    assert "calibration error (ECE, 15 bins)" in out
     code, out, _ = run("list", "--json")
     assert json.loads(out) == [{"name": "xor", "versions": [1, 2], "labels": {}, "served": 2}]
     code, out, _ = run("label", "xor", "default", "1")
@@ -55,7 +56,7 @@ def test_model_file_carries_the_training_record(run, tmp_path):
     rec = doc["training"]
     assert rec["trained_by"] == "batch trainer" and rec["data_hash"].startswith("sha256:")
     assert rec["config"]["epochs"] == 2 and len(rec["curve"]) == 2
-    assert set(doc["metrics"]["test"]) >= {"accuracy", "confusion_matrix", "per_class"}
+    assert set(doc["metrics"]["test"]) >= {"accuracy", "confusion_matrix", "per_class", "ece"}
 
 
 def test_generate_then_train_from_the_file(run, tmp_path):
