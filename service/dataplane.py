@@ -31,6 +31,7 @@ error body (``routes.errors``).
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
 from time import perf_counter
@@ -38,9 +39,9 @@ from time import perf_counter
 import numpy as np
 from marshmallow import Schema, ValidationError
 
-from service import metrics
+from service import jsonio, metrics
 from service.encoding import native_json, output_names, v2_outputs
-from service.errors import InvalidInput, MalformedRequest, ModelFault, ServiceError, TooLarge
+from service.errors import InvalidInput, MalformedRequest, ModelFault, ServiceError, TooLarge, shown
 from service.gcpause import gc_paused
 from service.jsonio import MalformedJSON, dumps, loads
 from service.registry import Model
@@ -124,8 +125,9 @@ def _domain(e: InputError) -> ServiceError:
     return (TooLarge if e.status == 413 else InvalidInput)(str(e), errors=e.errors)
 
 
-def invalid(messages, cls: type[ServiceError] = InvalidInput) -> ServiceError:
-    """A marshmallow ``ValidationError.messages`` as a domain error naming the first fault."""
+def invalid(messages, cls: type[ServiceError] = InvalidInput, fields=()) -> ServiceError:
+    """A marshmallow ``ValidationError.messages`` as a domain error naming the first fault;
+    ``fields``: the body's own fields, named when one it does not have was sent."""
     errors = []
 
     def walk(node, path):
@@ -138,9 +140,31 @@ def invalid(messages, cls: type[ServiceError] = InvalidInput) -> ServiceError:
             errors.append({"field": ".".join(map(str, path)) or None, "message": str(node)})
 
     walk(messages, [])
+    # A misspelt field is reported twice by marshmallow (unknown, and the right one missing):
+    # say it once, the unknown one first, with the name it most likely meant.
+    unknown = [e for e in errors if e["message"] == "Unknown field."]
+    missing = [e["field"] for e in errors if e["message"] == "Missing data for required field."]
+    if unknown:
+        first = unknown[0]
+        meant = difflib.get_close_matches(first["field"].rpartition(".")[2], [m.rpartition(".")[2] for m in missing],
+                                          n=1)
+        message = f"{shown(first['field'])} is not a field here" + (f"; did you mean {meant[0]!r}?" if meant else "")
+        if fields and "." not in first["field"] and not meant:
+            message += f"; the body's fields are {', '.join(fields)}"
+        if missing:
+            message += f" ({', '.join(map(repr, missing[:3]))} missing)"
+        return cls(message, errors=[*unknown, *(e for e in errors if e not in unknown)][:10])
     first = errors[0]
     where = f"{first['field']}: " if first.get("field") else ""
     return cls(f"{where}{first['message']}", errors=errors[:10])
+
+
+def _not_an_object(body, wrapped: str) -> str:
+    """The message for a body that is not a JSON object: what it got, and the object to send
+    (``wrapped`` holds ``%s`` where the rows or the tensor go)."""
+    if isinstance(body, list):
+        return f"The body must be a JSON object, not a list: send it as {wrapped % '<that list>'}"
+    return f"The body must be a JSON object such as {wrapped % '[...]'}, not {jsonio.kind(body)}"
 
 
 def parse(raw: bytes):
@@ -156,7 +180,7 @@ def load(schema: Schema, body, error: type[ServiceError] = InvalidInput):
     try:
         return schema.load(body)
     except ValidationError as e:
-        raise invalid(e.messages, error) from None
+        raise invalid(e.messages, error, tuple(schema.fields)) from None
 
 
 # -- the two protocols: decode a body, encode an answer -----------------------------------
@@ -172,6 +196,8 @@ class Native:
     def decode(cls, raw: bytes, body, model: Model, max_rows: int) -> tuple[np.ndarray, None]:
         if type(body) is dict and len(body) == 1 and type(body.get("inputs")) is list:
             rows = body["inputs"]  # what the schema would accept, and give back as it is
+        elif type(body) is not dict:
+            raise InvalidInput(_not_an_object(body, '{"inputs": %s} (a list of rows)'))
         else:
             rows = load(cls.schema, body)["inputs"]
         return check_rows(model, rows, max_rows=max_rows, may_hold_booleans=_may_hold_booleans(raw)), None
@@ -193,6 +219,9 @@ class V2:
     @classmethod
     def decode(cls, raw: bytes, body, model: Model, max_rows: int) -> tuple[np.ndarray, tuple]:
         tensor = _usual_tensor(body)
+        if type(body) is not dict:
+            raise MalformedRequest(_not_an_object(body, '{"inputs": [{"name": "input", "datatype": "FP32", '
+                                                        '"shape": [N, k], "data": %s}]}'))
         if tensor is None:  # anything but the usual shape: the schema checks it whole
             body = load(cls.schema, body, MalformedRequest)
             tensor = body["inputs"][0]

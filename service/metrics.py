@@ -40,20 +40,37 @@ SERVABLE = Gauge("tinymlp_model_servable", "1 while a model has a version this p
                  multiprocess_mode="livemin")
 
 
-_ROWS_BY_VERSION: dict[tuple[str, int], Counter] = {}
+# A label value per version would let clients grow every scrape without bound (each pinned
+# version of a model with thousands is a series of its own, in every worker's files): only the
+# versions a worker keeps loaded (served, labelled, the newest few) are named; any other
+# version a request asks for is counted under "other".
+OTHER_VERSION = "other"
+_NAMED_VERSIONS: dict[str, frozenset[int]] = {}  # model -> the versions named in labels
+_ROWS_BY_VERSION: dict[tuple[str, str], Counter] = {}
+
+
+def version_label(name: str, version) -> str:
+    """The label value of a model's version in every metric: its number if the registry keeps
+    it loaded, else ``other``; empty where a request named no model."""
+    if version == "" or version is None:
+        return ""
+    return str(version) if version in _NAMED_VERSIONS.get(name, ()) else OTHER_VERSION
 
 
 def count_rows(name: str, version: int, n: int) -> None:
     """Add ``n`` to the rows predicted by a version. The labelled child is looked up once
-    per version: ``labels()`` takes a lock and builds its key on every call."""
-    child = _ROWS_BY_VERSION.get((name, version))
+    per label value: ``labels()`` takes a lock and builds its key on every call."""
+    key = (name, version_label(name, version))
+    child = _ROWS_BY_VERSION.get(key)
     if child is None:
-        child = _ROWS_BY_VERSION.setdefault((name, version), ROWS.labels(name, str(version)))
+        child = _ROWS_BY_VERSION.setdefault(key, ROWS.labels(*key))
     child.inc(n)
 
 
 def observe_snapshot(snapshot) -> None:
-    """The registry's new view of the store, as gauges."""
+    """The registry's new view of the store, as gauges, and the versions metrics may name."""
+    global _NAMED_VERSIONS
+    _NAMED_VERSIONS = {name: frozenset(entry.loaded) for name, entry in snapshot.models.items()}  # one swap
     for name, entry in snapshot.models.items():
         if entry.served is not None:
             SERVED.labels(name).set(entry.served)

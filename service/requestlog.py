@@ -42,7 +42,7 @@ def register(app: Flask) -> None:
         resp.headers["X-Request-ID"] = rid
         endpoint = req.url_rule.rule if req.url_rule is not None else "unmatched"
         model, version = getattr(ctx, "model", ""), getattr(ctx, "version", "")
-        counter, latency = _series((endpoint, model, str(version), str(resp.status_code)))
+        counter, latency = _series((endpoint, model, metrics.version_label(model, version), str(resp.status_code)))
         counter.inc()
         latency.observe(elapsed)
         if log.isEnabledFor(logging.INFO):

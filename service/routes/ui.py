@@ -20,7 +20,7 @@ from core import pictures as record
 from core.pictures import PictureSet
 from core.store import FileRefused, StoreError, some_versions
 from core.store import NotFound as StoreNotFound
-from service.errors import NotFound
+from service.errors import NotFound, ServiceError
 from service.routes.common import registry
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -133,7 +133,15 @@ def _exists(name: str, version: int) -> None:
 
 
 def _not_drawn(name: str, version: int, what: str) -> NotFound:
-    """``what`` ends in how to draw them ("draw them with"), or is followed by it."""
+    """``what`` ends in how to draw them ("draw them with"), or is followed by it; a version that
+    names no task (an import) has none to draw, and that is said instead."""
+    try:
+        imported = registry().get(name, version).info.task is None
+    except ServiceError:
+        imported = False
+    if imported:
+        return NotFound(f"{name} version {version} names no known task (it was imported): it has no training curve "
+                        "and no task to draw decision regions against.", headers=NO_STORE)
     lead = "" if what.endswith(" with") else "; draw them with"
     return NotFound(f"{name} version {version} has {what}{lead} `python -m trainer plot {name} --version {version}`.",
                     headers=NO_STORE)

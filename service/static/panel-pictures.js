@@ -75,6 +75,15 @@ export default {
         chosen.textContent = `v${v}`;
         lineage.textContent = "";
         showLineage(v);
+        const d = await dashboard.detail(v);
+        if (mine !== ticket) return;
+        if (d && d.task === null) {  // imported: no training record, no task to draw regions against
+          control.hidden = true;
+          const from = (d.training && d.training.estimator) || "another tool";
+          box.replaceChildren(el("p", { class: "muted", id: "no-pictures",
+            text: `v${v} was imported (${from}): it has no training curve, and no task to draw its decision regions against.` }));
+          return;
+        }
         const record = await pictureRecord(dashboard.name, v);
         const curve = record.pictures.find((p) => p.kind === "curve");
         const items = [curve ? el("figure", { class: "figure" }, image(curve)) : await curveFromRecord(v, record)];

@@ -13,7 +13,7 @@ from tests.mlp.test_onnx_export import assert_same_labels
 from tests.trainer.test_sklearn_import import fitted, probe_rows
 from trainer.sklearn_import import import_sklearn
 
-TOKEN = "test-token-123"
+TOKEN = "test-token-1234567890"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

@@ -40,7 +40,7 @@ MALFORMED = [
     ("out of a UINT8's range", {"inputs": [{**GOOD, "datatype": "UINT8", "data": [256, 0, 0]}]}, "UINT8"),
     ("out of the model's bounds", {"inputs": [{**GOOD, "data": [256, 0, 0]}]}, "outside 0..255"),
     ("a fraction for red in FP32", {"inputs": [{**GOOD, "datatype": "FP32", "data": [0.5, 0, 0]}]}, "whole number"),
-    ("an unknown top-level field", {"inputs": [GOOD], "extra": 1}, "Unknown field"),
+    ("an unknown top-level field", {"inputs": [GOOD], "extra": 1}, "'extra' is not a field here"),
     ("an id that is a number", {"inputs": [GOOD], "id": 5}, "id"),
     ("parameters that are a list", {"inputs": [GOOD], "parameters": [1]}, "parameters"),
     ("a nested parameter", {"inputs": [GOOD], "parameters": {"a": {"b": 1}}}, "string, number or boolean"),
