@@ -145,14 +145,14 @@ def invalid(messages, cls: type[ServiceError] = InvalidInput, fields=()) -> Serv
     unknown = [e for e in errors if e["message"] == "Unknown field."]
     missing = [e["field"] for e in errors if e["message"] == "Missing data for required field."]
     if unknown:
-        first = unknown[0]
-        meant = difflib.get_close_matches(first["field"].rpartition(".")[2], [m.rpartition(".")[2] for m in missing],
+        field = unknown[0]["field"] or ""  # a field named "" is one too
+        meant = difflib.get_close_matches(field.rpartition(".")[2], [(m or "").rpartition(".")[2] for m in missing],
                                           n=1)
-        message = f"{shown(first['field'])} is not a field here" + (f"; did you mean {meant[0]!r}?" if meant else "")
-        if fields and "." not in first["field"] and not meant:
+        message = f"{shown(field)} is not a field here" + (f"; did you mean {meant[0]!r}?" if meant else "")
+        if fields and "." not in field and not meant:
             message += f"; the body's fields are {', '.join(fields)}"
         if missing:
-            message += f" ({', '.join(map(repr, missing[:3]))} missing)"
+            message += f" ({', '.join(shown(m or '') for m in missing[:3])} missing)"
         return cls(message, errors=[*unknown, *(e for e in errors if e not in unknown)][:10])
     first = errors[0]
     where = f"{first['field']}: " if first.get("field") else ""
