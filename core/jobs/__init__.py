@@ -5,7 +5,19 @@ from __future__ import annotations
 
 from core.jobs.records import Example, Job, JobParams, JobStatus, Policy, Progress, Promotion, Score
 from core.jobs.sqlite import SQLiteJobTable
-from core.jobs.table import JobError, JobNotFound, JobTable, QueueFull, QueueStats, TooLateToCancel, Unavailable
+from core.jobs.table import (
+    BadCursor,
+    Beat,
+    JobError,
+    JobNotFound,
+    JobTable,
+    Page,
+    QueueFull,
+    QueueStats,
+    StillActive,
+    TooLateToCancel,
+    Unavailable,
+)
 
 
 def open_jobs(state_dir, database_url: str | None = None, *, max_queued: int = 32) -> JobTable:
@@ -17,6 +29,6 @@ def open_jobs(state_dir, database_url: str | None = None, *, max_queued: int = 3
     return SQLiteJobTable(state_dir, max_queued=max_queued)
 
 
-__all__ = ["Example", "Job", "JobError", "JobNotFound", "JobParams", "JobStatus", "JobTable", "Policy",
-           "Progress", "Promotion", "QueueFull", "QueueStats", "SQLiteJobTable", "Score", "TooLateToCancel",
-           "Unavailable", "open_jobs"]
+__all__ = ["BadCursor", "Beat", "Example", "Job", "JobError", "JobNotFound", "JobParams", "JobStatus", "JobTable",
+           "Page", "Policy", "Progress", "Promotion", "QueueFull", "QueueStats", "SQLiteJobTable", "Score",
+           "StillActive", "TooLateToCancel", "Unavailable", "open_jobs"]
