@@ -76,7 +76,8 @@ class PostgresDatabase(Database):
         with self.transaction() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_MIGRATE,))
             cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)))
-            cur.execute("CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+            cur.execute("CREATE TABLE IF NOT EXISTS schema_versions "
+                        "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
             cur.execute("SELECT version FROM schema_versions WHERE component = %s", (component,))
             row = cur.fetchone()
             version = row["version"] if row else (detect(cur) if detect else 0)

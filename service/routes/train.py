@@ -1,4 +1,5 @@
-"""POST /train/<name>, GET /train/jobs, GET and DELETE /train/jobs/<id>: training jobs.
+"""POST /train/<name>, GET /train/jobs, GET and DELETE /train/jobs/<id>, POST
+/train/jobs/<id>/cancel: training jobs.
 
 The service only queues and reports jobs (in the job table: SQLite, or PostgreSQL); a
 separate ``python -m trainer worker`` process trains. Every endpoint takes the bearer token
@@ -32,6 +33,7 @@ REQUEST, QUERY, JOB, JOBS = TrainRequest(), JobQuery(), Job(), JobList()
 ERRORS = {401: "missing or wrong bearer token", 403: "training over HTTP is off (no token configured)",
           503: "the job table cannot be reached"}
 SECURED = blp.doc(security=[{"bearerAuth": []}])
+NO_BODY = {"train.cancel_job"}  # POSTs that act on a resource and read no body (so need no Content-Type)
 
 
 def jobs() -> joblib.JobTable:
@@ -126,12 +128,17 @@ def submit(name):
               {**ERRORS, 422: "invalid query"}.items()))
 @authorized
 def list_jobs():
-    """Jobs, newest first; filter by model and status."""
+    """Jobs, newest first, a page at a time (``limit``); the answer's ``next`` is the cursor of
+    the next page. Filter by model and status."""
     try:
         query = QUERY.load(request.args.to_dict())
+        page = _reaped().list(**query)
     except ValidationError as err:
         raise invalid(err.messages) from None
-    return jsonify(JOBS.dump({"jobs": _reaped().list(**query)}))
+    except joblib.BadCursor as e:
+        raise InvalidInput(f"{str(e)[0].upper()}{str(e)[1:]}.",
+                           errors=[{"field": "cursor", "message": str(e)}]) from None
+    return jsonify(JOBS.dump({"jobs": page.jobs, "next": page.next}))
 
 
 def _job(job_id: str) -> joblib.Job:
@@ -150,16 +157,35 @@ def get_job(job_id):
     return jsonify(JOB.dump(_job(job_id)))
 
 
-@blp.route("/jobs/<job_id>", methods=["DELETE"])
+@blp.route("/jobs/<job_id>/cancel", methods=["POST"])
 @documented(SECURED, blp.response(200, Job),
             *(blp.alt_response(s, schema=ErrorBody, description=d) for s, d in
               {**ERRORS, 404: "unknown job", 409: "the job has finished, or has begun to publish"}.items()))
 @authorized
 def cancel_job(job_id):
-    """Cancel a job: a queued one at once, a running one at its next epoch (nothing is published).
-    A job that has finished or begun publishing cannot be cancelled: 409, saying what it published."""
+    """Cancel a job: a queued one at once, a running one between its next two batches (nothing
+    is published). A job that has finished or begun publishing cannot be cancelled: 409,
+    saying what it published."""
     _job(job_id)
     try:
         return jsonify(JOB.dump(jobs().cancel(job_id)))
     except joblib.TooLateToCancel as e:
+        raise Conflict(f"{str(e)[0].upper()}{str(e)[1:]}.") from None
+
+
+@blp.route("/jobs/<job_id>", methods=["DELETE"])
+@documented(SECURED, blp.response(200, Job, description="the job's record as it was removed"),
+            *(blp.alt_response(s, schema=ErrorBody, description=d) for s, d in
+              {**ERRORS, 404: "unknown job", 409: "the job is queued or running: cancel it first"}.items()))
+@authorized
+def delete_job(job_id):
+    """Remove a finished job's record (finished jobs are also removed after
+    TINYMLP_JOB_RETENTION_DAYS). A queued or running job is not removed: 409, saying to cancel
+    it first (POST /train/jobs/<id>/cancel)."""
+    _job(job_id)
+    try:
+        return jsonify(JOB.dump(jobs().delete(job_id)))
+    except joblib.JobNotFound:
+        raise JobNotFound(f"No job {shown(job_id)}; GET /train/jobs lists them.") from None
+    except joblib.StillActive as e:
         raise Conflict(f"{str(e)[0].upper()}{str(e)[1:]}.") from None

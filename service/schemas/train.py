@@ -7,6 +7,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, validate
 
 from core.jobs import JobStatus, Policy
+from core.jobs.table import CURSOR_PATTERN
 from service.schemas.common import Answer, Real, Text, Timestamp, Whole
 
 MAX_EPOCHS = 500
@@ -49,9 +50,10 @@ class TrainRequest(Schema):
                            metadata={"description": "labelled rows mixed into the training data"})
     promote = fields.Enum(Policy, by_value=True, load_default=Policy.IF_BETTER,
                           metadata={"description": "if_better: move the default label only if the held-out "
-                                                   "metric improves; always: whether or not it beats its parent; "
+                                                   "metric improves; always: whether or not it beats its parent, "
+                                                   "unless it is much worse than its parent; force: even then; "
                                                    "never. No policy promotes a version that does no better than "
-                                                   "the trivial model."})
+                                                   "the trivial model. promotion.rule says which rule decided."})
 
 
 class JobQuery(Schema):
@@ -60,7 +62,12 @@ class JobQuery(Schema):
 
     model = fields.String(validate=validate.Length(1, 64))
     status = fields.Enum(JobStatus, by_value=True)
-    limit = fields.Integer(validate=validate.Range(1, 1000), load_default=100)
+    limit = fields.Integer(validate=validate.Range(1, 1000), load_default=100,
+                           metadata={"description": "jobs per page"})
+    cursor = fields.String(validate=validate.Regexp(CURSOR_PATTERN, error="not a cursor that GET /train/jobs gave "
+                                                                          "(its 'next'); leave it out for the first "
+                                                                          "page"),
+                           metadata={"description": "where the page starts: the previous page's 'next' (opaque)"})
 
 
 class ExampleOut(Answer):
@@ -110,6 +117,8 @@ class Promotion(Answer):
     baseline = fields.Nested(Score, allow_none=True, metadata={"description": "the trivial model: the majority "
                                                                               "class, or the training mean"})
     pinned = fields.String(allow_none=True)
+    rule = fields.String(allow_none=True, metadata={
+        "description": "the rule that decided: trivial, never, much_worse, always, force, improved, tie, not_better"})
 
 
 class JobBrief(Answer):
@@ -145,3 +154,6 @@ class Job(JobBrief):
 class JobList(Answer):
     jobs = fields.List(fields.Nested(JobBrief), required=True,
                        metadata={"description": "newest first; each job's examples are left out (GET the job)"})
+    next = fields.String(allow_none=True, required=True,
+                         metadata={"description": "the cursor of the next page (GET /train/jobs?cursor=...), with the "
+                                                  "same filters; null on the last page"})
