@@ -12,13 +12,15 @@ order they are tried (``Promotion.rule`` names the one that decided):
 - ``never``: not promoted.
 - ``much_worse``: ``always`` does not promote a version much worse than its parent (1,000
   examples that relabel pure reds as ``not_red`` took red from 0.9994 to 0.9956 on 200,000
-  uniform colours, and ``[255, 0, 0]`` answered ``not_red``). "Much worse" is worse by more
-  than ``MARGIN`` (0.1 point of accuracy, 1% of RMSE: the margin a model must beat the
-  trivial one by) *and* by more than ``NOISE_SE`` standard errors of the difference,
-  measured row by row on that held-out set. The first alone would let chance on a small
-  set block a job, the second alone a real but negligible drop on a large one; ``always``
-  means "even if it is not better", not "even if it broke the model". ``force`` skips this
-  rule, and only this one.
+  uniform colours, and ``[255, 0, 0]`` answered ``not_red``). Accuracy near 1 hides how much
+  worse a model got: that drop of 0.4 point is seven times the mistakes. So the measure is
+  the error (1 - accuracy, or the RMSE), and "much worse" is more error than the parent's
+  by a quarter of it (``MUCH``, plus ``FLOOR``: a perfect parent is not betrayed by a
+  stray mistake) *and* by more than ``NOISE_SE`` standard errors of the difference, measured
+  row by row on that held-out set. The first alone would let chance on a small set block a
+  job, the second alone a real but negligible change on a large one: ``always`` means "even
+  if it is not better", not "even if it broke the model". ``force`` skips this rule, and
+  only this one.
 - ``always`` / ``force``: promoted whether or not it beats its parent.
 - ``if_better``: the task's judging metric must improve on the parent's; on a tie the
   held-out loss decides (``tie``), so a version taught something false (a blue colour
@@ -40,8 +42,10 @@ from trainer.pipeline import EVAL_SEED_OFFSET
 from trainer.tasks import Task
 
 TIE = 1e-12
-MARGIN = {"accuracy": 1e-3, "rmse": 0.01}  # accuracy: points, absolute; rmse: relative
-NOISE_SE = 2.0  # standard errors of the row-by-row difference a drop must exceed to be more than chance
+MARGIN = {"accuracy": 1e-3, "rmse": 0.01}  # better than trivial by: accuracy, absolute; rmse, relative
+MUCH = 0.25  # much worse: a quarter more error than the parent's...
+FLOOR = {"accuracy": 1e-4}  # ...and at least this much more (a perfect parent has no error to take a quarter of)
+NOISE_SE = 2.0  # ...and more than this many standard errors of the row-by-row difference (chance)
 
 
 class Rule(StrEnum):
@@ -120,13 +124,15 @@ def promote(policy: Policy, parent: mlp.Network, new: mlp.Network, task: Task, s
 
 def much_worse(parent: Score, new: Score, metric: str, higher_is_better: bool, diff: Difference) -> str | None:
     """Why the new version is much worse than its parent (see the module's docstring), or None."""
-    drop = parent.value - new.value if higher_is_better else new.value - parent.value
-    margin = MARGIN.get(metric, 1e-3) * (1 if higher_is_better else parent.value)
+    error = (lambda v: 1 - v) if higher_is_better else (lambda v: v)
+    worse_by = error(new.value) - error(parent.value)
+    allowed = MUCH * error(parent.value) + FLOOR.get(metric, 0.0)
     noise = NOISE_SE * diff.se
-    if drop > margin and drop > noise:
-        return (f"held-out {metric} {parent.value:.6g} -> {new.value:.6g} is worse than its parent's by {drop:.3g}, "
-                f"more than the margin {margin:.3g} and than {NOISE_SE:g} standard errors ({noise:.2g}) of the "
-                f"difference on these {diff.rows} rows")
+    if worse_by > allowed and worse_by > noise:
+        what = "error rate" if higher_is_better else metric
+        return (f"held-out {metric} {parent.value:.6g} -> {new.value:.6g}, its {what} {error(parent.value):.3g} -> "
+                f"{error(new.value):.3g}: more than a quarter above its parent's ({allowed:.3g} allowed) and beyond "
+                f"chance ({NOISE_SE:g} standard errors of the difference on these {diff.rows} rows: {noise:.2g})")
     return None
 
 
