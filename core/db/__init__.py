@@ -69,8 +69,9 @@ class Database(ABC):
     def describe(self) -> str:
         """Where the data lives, for logs and messages (never a password)."""
 
-    def close(self) -> None:  # noqa: B027 - SQLite holds nothing open between transactions
-        pass
+    @abstractmethod
+    def close(self) -> None:
+        """Close its connections."""
 
 
 def open_database(state_dir, url: str | None = None) -> Database:

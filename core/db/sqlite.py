@@ -2,9 +2,11 @@
 default (named when it held only the jobs).
 
 Every API worker and job worker on one machine (or one local volume: WAL needs one host's
-filesystem, so several machines use PostgreSQL) opens it. A write transaction starts with
-``BEGIN IMMEDIATE``, so a check and the write that follows it never interleave with another
-process's; a busy database is waited on for ``timeout`` seconds, then ``Unavailable``.
+filesystem, so several machines use PostgreSQL) opens it; each thread keeps one connection
+(opening one costs more than a short transaction), made again after a failure. A write
+transaction starts with ``BEGIN IMMEDIATE``, so a check and the write that follows it never
+interleave with another process's; a busy database is waited on for ``timeout`` seconds,
+then ``Unavailable``.
 SQLite has no clock finer than a millisecond and no notifications: ``now_us()`` is this
 host's clock in microseconds (the database lives on this host, so it is the database's
 clock too), and idle processes poll.
@@ -12,7 +14,9 @@ clock too), and idle processes poll.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -56,6 +60,9 @@ class SQLiteDatabase(Database):
     def __init__(self, state_dir, *, timeout: float = 5.0):
         self.path = Path(state_dir) / FILE
         self.timeout = timeout
+        self._local = threading.local()
+        self._open: list[sqlite3.Connection] = []  # every thread's, for close()
+        self._guard = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = self._connect()
@@ -70,17 +77,34 @@ class SQLiteDatabase(Database):
         return f"SQLite {self.path}"
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        # each connection is used by the thread that made it; close() may come from another
+        db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
         db.row_factory = _dict_row
         db.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
         db.execute("PRAGMA synchronous = NORMAL")
         db.create_function("now_us", 0, _now_us)
         return db
 
+    def _connection(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None or self._local.pid != os.getpid():  # never a connection made before a fork
+            db = self._local.db = self._connect()
+            self._local.pid = os.getpid()
+            with self._guard:
+                self._open.append(db)
+        return db
+
+    def _forget(self) -> None:
+        db, self._local.db = getattr(self._local, "db", None), None
+        if db is not None:
+            with self._guard:
+                self._open = [c for c in self._open if c is not db]
+            db.close()
+
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[sqlite3.Cursor]:
         try:
-            db = self._connect()
+            db = self._connection()
         except sqlite3.Error as e:
             raise Unavailable(f"cannot open the database {self.path}: {e}") from None
         try:
@@ -93,11 +117,19 @@ class SQLiteDatabase(Database):
                 raise
             db.execute("COMMIT")
         except sqlite3.Error as e:
+            if db.in_transaction:
+                db.rollback()
             if not _unavailable(e):
                 raise
+            self._forget()  # the next transaction starts on a fresh connection
             raise Unavailable(f"the database {self.path} failed: {e}") from None
-        finally:
+
+    def close(self) -> None:
+        with self._guard:
+            dbs, self._open = self._open, []
+        for db in dbs:
             db.close()
+        self._local = threading.local()
 
     def migrate(self, component: str, steps: Mapping[int, str],
                 detect: Callable[[sqlite3.Cursor], int] | None = None) -> int:

@@ -74,12 +74,14 @@ class JobParams:
 
     @classmethod
     def from_dict(cls, data: dict) -> JobParams:
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = {k: v for k, v in data.items() if k in _PARAMS}
         values["examples"] = tuple(Example(tuple(e["input"]), e.get("label"), e.get("value"))
                                    for e in data.get("examples") or ())
         values["promote"] = Policy(data.get("promote") or Policy.IF_BETTER.value)
         return cls(**values)
+
+
+_PARAMS = frozenset(f.name for f in dataclasses.fields(JobParams))
 
 
 @dataclass(frozen=True)

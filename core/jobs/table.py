@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 
+import orjson
+
 from core import db as dblib
 from core.jobs.records import Job, JobParams, JobStatus, Progress, Promotion
 
@@ -126,13 +128,19 @@ class QueueStats:
     waits: tuple[list[int], int, float]  # submit to claim, of every claim
 
 
+def _load(value):
+    """A JSON column: text in SQLite, already parsed from PostgreSQL's jsonb."""
+    return orjson.loads(value) if isinstance(value, str) else value
+
+
 def micros(t: datetime) -> int:
     """Whole microseconds since the epoch, exactly."""
     return (t - EPOCH) // timedelta(microseconds=1)
 
 
 def from_micros(us: int) -> datetime:
-    return EPOCH + timedelta(microseconds=us)
+    seconds, us = divmod(us, 1_000_000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=us)
 
 
 def encode_cursor(job: Job) -> str:
@@ -226,14 +234,13 @@ class JobTable:
     def _job(self, row: dict | None) -> Job | None:
         if row is None:
             return None
-        load = lambda v: json.loads(v) if isinstance(v, str) else v  # noqa: E731 - text or a JSON column
-        progress = load(row["progress"]) or []
+        progress = _load(row["progress"]) or ()
         return Job(
             id=row["id"], model=row["model"], status=JobStatus(row["status"]),
-            params=JobParams.from_dict(load(row["params"]) or {}), submitted_at=self._time(row["submitted_at"]),
+            params=JobParams.from_dict(_load(row["params"]) or {}), submitted_at=self._time(row["submitted_at"]),
             parent_version=row["parent_version"], published_version=row["published_version"],
             promoted=None if row["promoted"] is None else bool(row["promoted"]),
-            promotion=Promotion.from_dict(load(row["promotion"])),
+            promotion=Promotion.from_dict(_load(row["promotion"])),
             progress=tuple(Progress(**p) for p in progress), error=row["error"],
             cancel_requested=bool(row["cancel_requested"]), worker=row["worker"],
             started_at=self._time(row["started_at"]), finished_at=self._time(row["finished_at"]),

@@ -233,3 +233,31 @@ def test_a_database_url_that_cannot_work_stops_training_not_serving(store_dir):
     assert r.status_code == 503 and "TINYMLP_DATABASE_URL must look like postgresql://" in r.json["message"]
     assert "hunter2" not in r.get_data(as_text=True)
     assert client.post("/predict/red", json={"inputs": [[255, 0, 0]]}).status_code == 200
+
+
+def test_a_page_writes_each_job_exactly_as_its_schema_would(trainable, app):
+    # pages skip marshmallow for speed (service.schemas.train.brief); the document is JobBrief
+    from core.jobs import Example, JobParams, JobStatus, Policy, Progress, Promotion, Score
+    from service.schemas.train import JobBrief, brief
+
+    table = extensions_jobs(app)
+    table.max_queued = 100
+    queued = table.submit("red", JobParams(epochs=3, learning_rate=0.01, seed=7, promote=Policy.FORCE,
+                                           examples=(Example((250.0, 10.0, 10.0), "red"),)), 1)
+    running = table.submit("xor", JobParams(), 1)
+    table.claim("w1")
+    table.beat(running.id, "w1", [Progress(1, 0.5, 0.9, 0.25)])
+    done = table.submit("sine", JobParams(batch_size=8), 2)
+    table.claim("w2")
+    table.start_publishing(done.id, "w2")
+    table.record_published(done.id, 3)
+    table.finish(done.id, "w2", JobStatus.SUCCEEDED, progress=[Progress(1, 0.5, 0.9, 0.25)], promotion=Promotion(
+        Policy.ALWAYS, False, "why", "test", "accuracy", Score(0.9, 0.2), Score(0.8, 0.3), Score(0.5), "pinned",
+        "much_worse"))
+    failed = table.submit("iris", JobParams(), 1)
+    table.cancel(failed.id)
+    jobs = table.list().jobs
+    assert {j.id for j in jobs} == {queued.id, running.id, done.id, failed.id}
+    for job in jobs:
+        assert brief(job) == JobBrief().dump(job)
+    assert trainable.get("/train/jobs", headers=AUTH).json["jobs"] == [JobBrief().dump(j) for j in jobs]

@@ -2,7 +2,9 @@
 -- or without filters, and for sweeping finished jobs. Counts by status and the wait and
 -- duration histograms are kept by triggers in the transaction that changes a job, so
 -- /metrics reads a dozen rows however many jobs there are: inserts and deletes by statement
--- (a bulk load or a sweep is one update of the counters), status changes by row.
+-- (a bulk load or a sweep is one update of the counters), status changes by row. The
+-- functions keep the search_path they were made with (the schema tinymlp), so they work
+-- for any session that changes a job, an operator's psql too.
 ALTER TABLE jobs
     ALTER COLUMN submitted_at TYPE timestamptz USING to_timestamp(submitted_at),
     ALTER COLUMN started_at TYPE timestamptz USING to_timestamp(started_at),
@@ -36,7 +38,8 @@ SELECT name, le FROM unnest(ARRAY['wait', 'duration']) AS name,
        unnest(ARRAY[1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 'Infinity']::double precision[]) AS le;
 
 -- Seconds observed: each bucket row gets the observations up to its bound and above the one before.
-CREATE FUNCTION job_observe(kind text, seconds double precision) RETURNS void LANGUAGE sql AS $$
+CREATE FUNCTION job_observe(kind text, seconds double precision) RETURNS void LANGUAGE sql
+SET search_path FROM CURRENT AS $$
     UPDATE job_histograms SET n = n + 1, total = total + seconds
      WHERE name = kind AND le = (SELECT min(le) FROM job_histograms WHERE name = kind AND le >= seconds)
 $$;
@@ -54,7 +57,7 @@ UPDATE job_histograms h SET n = o.n, total = o.total
          GROUP BY seen.name, b.le) o
  WHERE h.name = o.name AND h.le = o.le;
 
-CREATE FUNCTION jobs_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION jobs_inserted() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     UPDATE job_counts c SET n = c.n + d.n
       FROM (SELECT status, count(*) AS n FROM new_rows GROUP BY status) d WHERE c.status = d.status;
@@ -75,7 +78,7 @@ END $$;
 CREATE TRIGGER jobs_inserted AFTER INSERT ON jobs REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION jobs_inserted();
 
-CREATE FUNCTION jobs_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION jobs_deleted() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     UPDATE job_counts c SET n = c.n - d.n
       FROM (SELECT status, count(*) AS n FROM old_rows GROUP BY status) d WHERE c.status = d.status;
@@ -84,7 +87,7 @@ END $$;
 CREATE TRIGGER jobs_deleted AFTER DELETE ON jobs REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION jobs_deleted();
 
-CREATE FUNCTION jobs_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION jobs_changed() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     IF NEW.status IS DISTINCT FROM OLD.status THEN
         -- The two counters in one order (by name) whichever way a job moves, so two
