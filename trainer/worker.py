@@ -148,7 +148,8 @@ class Worker:
             self._jobs.close()
 
     def run(self, once: bool = False) -> None:
-        """Work until ``stop()`` (or, with ``once``, until the queue is empty)."""
+        """Work until ``stop()`` (or, with ``once``, until the queue is empty: a batch run, which
+        stops at a job-table error rather than waiting it out)."""
         backoff = Backoff()
         while not self.stopping.is_set():
             self.touch()
@@ -156,6 +157,8 @@ class Worker:
                 reap(self.jobs, self.store, self.config.job_stale_after)
                 job = self.jobs.claim(self.id)
             except Exception as e:  # the table is down, locked or full: never a reason to exit
+                if once:
+                    raise
                 delay = backoff.next()
                 if isinstance(e, JobError):
                     log.warning("worker %s: the job table failed (%s); trying again in %.1f s", self.id, e, delay)

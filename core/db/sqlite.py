@@ -44,8 +44,10 @@ def statements(script: str) -> Iterator[str]:
             yield buffer
             buffer = ""
     rest = "\n".join(x for x in buffer.splitlines() if not x.strip().startswith("--")).strip()
-    if rest:
+    if rest and not sqlite3.complete_statement(rest + ";"):
         raise ValueError(f"an incomplete statement at the end of a script: {rest[:80]!r}")
+    if rest:
+        yield rest  # the last one may go without its semicolon
 
 
 def _unavailable(e: sqlite3.Error) -> bool:

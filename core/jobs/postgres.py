@@ -28,7 +28,6 @@ class PostgresJobTable(JobTable):
             db = PostgresDatabase(url, timeout=timeout)
         except DatabaseUnavailable as e:
             raise Unavailable(str(e)) from None
-        self.url = url
         try:
             super().__init__(db, max_queued=max_queued)
         except BaseException:

@@ -21,8 +21,15 @@ class SQLiteJobTable(JobTable):
             db = SQLiteDatabase(state_dir, timeout=timeout)
         except DatabaseUnavailable as e:
             raise Unavailable(str(e)) from None
-        self.path = db.path
-        super().__init__(db, max_queued=max_queued)
+        try:
+            super().__init__(db, max_queued=max_queued)
+        except BaseException:
+            db.close()
+            raise
+
+    @property
+    def path(self):
+        return self.db.path
 
     def _claim_row(self, cur, worker: str) -> dict | None:
         row = self._one(cur, "claim_pick")

@@ -171,6 +171,13 @@ class JobTable:
         except dblib.Unavailable as e:
             raise Unavailable(str(e)) from None
 
+    @classmethod
+    def on(cls, db: dblib.Database, *, max_queued: int = 32) -> JobTable:
+        """This backend's table in a database that other components share (its opener closes it)."""
+        table = cls.__new__(cls)
+        JobTable.__init__(table, db, max_queued=max_queued, owns_db=False)
+        return table
+
     def describe(self) -> str:
         """Where the jobs live, for logs (never a password)."""
         return self.db.describe()

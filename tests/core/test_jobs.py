@@ -447,3 +447,30 @@ def test_a_submit_wakes_an_idle_worker_on_postgres(database_url):
     other.close()
     jobs.close()
     assert not alive
+
+
+def test_another_component_can_share_the_database(job_table, tmp_path):
+    # the prediction log (issue 20) will keep its table beside the jobs, with its own version
+    from core.db import open_database
+    from core.jobs import open_jobs
+
+    url = None if job_table.factory.func is SQLiteJobTable else job_table.factory.args[0]
+    db = open_database(tmp_path / "state", url)
+    try:
+        jobs = open_jobs(None, db=db)
+        job = jobs.submit("red", P, 1)
+        other = {1: "CREATE TABLE things (id INTEGER PRIMARY KEY, what TEXT NOT NULL)",
+                 2: "ALTER TABLE things ADD COLUMN more TEXT"}
+        assert db.migrate("things", {1: other[1]}) == 1
+        assert db.migrate("things", other) == 2
+        with db.transaction() as cur:
+            cur.execute("INSERT INTO things (id, what) VALUES (1, 'x')")
+            cur.execute("SELECT component, version FROM schema_versions ORDER BY component")
+            assert [tuple(r.values()) for r in cur.fetchall()] == [("jobs", 3), ("things", 2)]
+        assert jobs.get(job.id).submitted_at == job.submitted_at  # times read as this backend stores them
+        jobs.close()  # the table does not close a database it was lent
+        with db.transaction(write=False) as cur:
+            cur.execute("SELECT what FROM things")
+            assert cur.fetchall() == [{"what": "x"}]
+    finally:
+        db.close()

@@ -388,3 +388,32 @@ def test_an_idle_worker_removes_jobs_past_their_retention(worker):
     worker._next_sweep = 0.0
     worker.sweep()
     assert worker.jobs.list().jobs == []
+
+
+def test_a_worker_started_before_its_job_table_can_be_opened_waits_for_it(seeded_store_dir, tmp_path, caplog):
+    # compose may start the worker before PostgreSQL answers; here the state folder cannot
+    # be made at first (a file is in its way)
+    from core.jobs import SQLiteJobTable
+
+    shutil.copytree(seeded_store_dir, tmp_path / "models")
+    (tmp_path / "state").write_text("in the way")
+    config = WorkerConfig(models_dir=str(tmp_path / "models"), state_dir=str(tmp_path / "state"), job_poll=0.05)
+    worker = Worker(config, worker_id="w")
+    runner = threading.Thread(target=worker.run)
+    with caplog.at_level(logging.INFO, logger="tinymlp.worker"):
+        runner.start()
+        deadline = time.monotonic() + 30
+        while "the job table failed" not in caplog.text:
+            assert time.monotonic() < deadline and runner.is_alive()
+            time.sleep(0.05)
+        (tmp_path / "state").unlink()
+        table = SQLiteJobTable(tmp_path / "state")
+        job = table.submit("xor", JobParams(**QUICK), 1)
+        while not table.get(job.id).status.finished:
+            assert time.monotonic() < deadline + 60 and runner.is_alive()
+            time.sleep(0.05)
+        worker.stop()
+        runner.join(timeout=30)
+    worker.close()
+    assert table.get(job.id).status is JobStatus.SUCCEEDED
+    assert "trying again" in caplog.text and "answers again" in caplog.text
