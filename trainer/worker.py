@@ -225,10 +225,23 @@ class Worker:
     def run_job(self, job: Job) -> None:
         log.info("job %s: claimed; training %s from version %s", job.id, job.model, job.parent_version)
         progress: list[Progress] = []
+        written = [0]  # epochs of progress the table has
+        trained = threading.Event()
         started = time.monotonic()
         cancelled, lost, done = threading.Event(), threading.Event(), threading.Event()
 
-        def heard(said: Beat) -> None:
+        beating = threading.Lock()  # one beat at a time: a late one must not write older progress
+
+        def beat(wait: bool = True) -> None:
+            """A heartbeat, with the progress the table has not got yet."""
+            if not beating.acquire(blocking=wait):
+                return  # the heartbeat thread is at it (perhaps waiting for the table): it writes this too
+            try:
+                now = list(progress)
+                said = self.jobs.beat(job.id, self.id, now if len(now) != written[0] else None)
+                written[0] = len(now)
+            finally:
+                beating.release()
             if said is Beat.CANCEL:
                 cancelled.set()
             elif said is Beat.LOST:
@@ -240,7 +253,7 @@ class Worker:
             while not done.wait(delay):
                 self.touch()
                 try:
-                    heard(self.jobs.beat(job.id, self.id, list(progress)))
+                    beat()
                 except Exception as e:  # the table is away: beat again soon, training goes on
                     delay = backoff.next()
                     if backoff.failures == 1:
@@ -252,42 +265,41 @@ class Worker:
                 delay = self.config.heartbeat
 
         def should_stop() -> bool:
-            epoch = len(progress) + 1
+            where = "after training" if trained.is_set() else f"in epoch {len(progress) + 1}"
             if lost.is_set():
                 raise JobLost(f"job {job.id} was failed by the job table while this worker could not reach it "
-                              f"(no heartbeat for TINYMLP_JOB_STALE_AFTER); dropped in epoch {epoch}, nothing "
-                              "published")
+                              f"(no heartbeat for TINYMLP_JOB_STALE_AFTER); dropped {where}, nothing published")
             if cancelled.is_set():
-                raise JobStopped(JobStatus.CANCELLED, f"cancelled in epoch {epoch} on request; nothing was published")
+                raise JobStopped(JobStatus.CANCELLED, f"cancelled {where} on request; nothing was published")
             if time.monotonic() - started > self.config.job_time_limit:
                 raise JobStopped(JobStatus.FAILED,
-                                 f"stopped in epoch {epoch}: the job ran past its time limit of "
+                                 f"stopped {where}: the job ran past its time limit of "
                                  f"{self.config.job_time_limit:g} s (TINYMLP_JOB_TIME_LIMIT); nothing was published")
             if self.stopping.is_set():
-                raise Requeue(f"the worker is shutting down (stopped in epoch {epoch})")
+                raise Requeue(f"the worker is shutting down; stopped {where}")
             return False
 
         def on_epoch(record: dict) -> None:
             progress.append(Progress(record["epoch"], round(record["loss"], 6), round(record["metric"], 6),
                                      round(time.monotonic() - started, 3)))
             with contextlib.suppress(JobError):  # the heartbeat thread writes it once the table is back
-                heard(self.jobs.beat(job.id, self.id, list(progress)))
+                beat(wait=False)
             should_stop()
 
         beater = threading.Thread(target=heartbeat, name=f"heartbeat-{job.id}", daemon=True)
         beater.start()
         try:
-            self._run_and_record(job, progress, on_epoch, should_stop)
+            self._run_and_record(job, progress, on_epoch, should_stop, trained)
         except GiveUp as e:
             log.error("job %s: %s; it will be failed as its worker's after TINYMLP_JOB_STALE_AFTER", job.id, e)
         finally:
             done.set()
             beater.join(timeout=10)
 
-    def _run_and_record(self, job: Job, progress: list[Progress], on_epoch, should_stop) -> None:
+    def _run_and_record(self, job: Job, progress: list[Progress], on_epoch, should_stop, trained) -> None:
         end = f"record the end of job {job.id}"
         try:
-            status, promotion, error = self._run(job, on_epoch, should_stop)
+            status, promotion, error = self._run(job, on_epoch, should_stop, trained)
             self.persist(lambda: self.jobs.finish(job.id, self.id, status, progress=progress, promotion=promotion,
                                                   error=error), end)
             log.info("job %s: %s (%s)", job.id, status.value, error or (promotion.reason if promotion else ""))
@@ -308,7 +320,8 @@ class Worker:
             self.persist(lambda: self.jobs.finish(job.id, self.id, JobStatus.FAILED, progress=progress,
                                                   error=error), end)
 
-    def _run(self, job: Job, on_epoch, should_stop) -> tuple[JobStatus, Promotion, str | None]:
+    def _run(self, job: Job, on_epoch, should_stop, training_done: threading.Event) -> tuple[
+            JobStatus, Promotion, str | None]:
         """Train, decide, publish, promote; (final status, promotion, error after publishing)."""
         name, params = job.model, job.params
         parent = self.store.open(name, job.parent_version)
@@ -321,6 +334,7 @@ class Worker:
             self.store, name, from_version=job.parent_version, config=config, samples=params.samples,
             examples=examples_of(job, task.is_classifier), callback=on_epoch, should_stop=should_stop,
             trained_by="api job", extra_record={"job": job.id, "examples": len(params.examples)})
+        training_done.set()
         promotion = promote(params.promote, parent.network, trained.network, task, seed, trained.targets)
         should_stop()  # scoring took a while: a cancel or a shutdown meanwhile still publishes nothing
         if not self.persist(lambda: self.jobs.start_publishing(job.id, self.id), f"start publishing job {job.id}"):
