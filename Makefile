@@ -156,6 +156,8 @@ bench: $(VENV)/.bench system-packages
 	$(BIN)/python -m benchmarks.pictures_vs_predict
 	$(BIN)/python -m benchmarks.serve_while_training
 	$(BIN)/python -m benchmarks.jobs_throughput
+	$(BIN)/python -m benchmarks.jobs_wakeup
+	$(BIN)/python -m benchmarks.jobs_scale
 	$(BIN)/python -m benchmarks.client_calls
 	$(BIN)/python -m benchmarks.vs_mlserver
 	$(BIN)/python -m benchmarks.travel

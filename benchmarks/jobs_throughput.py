@@ -34,7 +34,7 @@ def run(seed_store: Path, tmp: Path, tag: str, workers: int, n_jobs: int, databa
     procs = [TrainerWorker(models, state, log_path=tmp / f"{tag}-w{i}.log", env=env).start() for i in range(workers)]
     try:
         time.sleep(1.0)  # the workers are up and polling
-        start = time.time()
+        start = time.time()  # the job table's clock is this host's too
         ids = [table.submit(model, JobParams(epochs=1, samples=500, seed=i), 1).id
                for i, model in zip(range(n_jobs), itertools.cycle(MODELS))]
         while True:
@@ -42,13 +42,13 @@ def run(seed_store: Path, tmp: Path, tag: str, workers: int, n_jobs: int, databa
             if all(j.status.finished for j in jobs):
                 break
             time.sleep(0.1)
-        wall = max(j.finished_at for j in jobs) - start
+        wall = max(j.finished_at for j in jobs).timestamp() - start
     finally:
         for p in procs:
             p.stop()
         table.close()
     assert all(j.status is JobStatus.SUCCEEDED for j in jobs), [j.error for j in jobs]
-    waits = [j.started_at - j.submitted_at for j in jobs]
+    waits = [(j.started_at - j.submitted_at).total_seconds() for j in jobs]
     first = min(waits)  # the first claim: the queue's own latency, before jobs wait for each other
     return {"per_minute": n_jobs / wall * 60, "wall": wall, "first_claim": first,
             "median_wait": statistics.median(waits), "workers_used": len({j.worker for j in jobs})}

@@ -175,8 +175,11 @@ _VARIABLES = [
     Variable("TINYMLP_JOB_TIME_LIMIT", float, 600.0, _number(1, 86_400), "seconds a job may train", (_WORKER,)),
     Variable("TINYMLP_JOB_STALE_AFTER", float, 30.0, _number(0.5, 3600),
              "seconds without a heartbeat before a running job is failed", (_WORKER, _SERVICE)),
-    Variable("TINYMLP_JOB_POLL", float, 1.0, _number(0.01, 60), "seconds between looks at an empty queue",
-             (_WORKER,)),
+    Variable("TINYMLP_JOB_POLL", float, 1.0, _number(0.01, 60),
+             "seconds between looks at an empty queue in SQLite; on PostgreSQL a submit wakes idle workers at "
+             "once (NOTIFY), and they also look every 5 s (or this, if longer)", (_WORKER,)),
+    Variable("TINYMLP_JOB_RETENTION_DAYS", float, 30.0, _number(0, 36_500),
+             "days a finished job's record is kept; then workers remove it, a small batch at a time", (_WORKER,)),
     Variable("TINYMLP_JOB_NICE", int, 10, _number(0, 19, int),
              "the worker lowers its CPU priority so serving comes first", (_WORKER,)),
     Variable("TINYMLP_WORKER_ALIVE_FILE", str, None, _path,

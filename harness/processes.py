@@ -214,13 +214,25 @@ class Postgres(Child):
             shutil.chown(self.root, self.user, self.user)
         subprocess.run([initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
                        check=True, capture_output=True, env=self.env, cwd=self.root, **self._run_as())
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [postgres, "-D", str(self.data), "-p", str(self.port), "-k", str(self.root),
+                [postgres_bin("postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.root),
                  "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
                 stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.root, **self._run_as())
         self._wait_until(self._ready, self.ready_timeout, "postgres did not start")
-        return self
+
+    def restart(self, down_for: float = 0.0, *, crash: bool = False) -> None:
+        """Stop the server (fast shutdown; ``crash``: immediate shutdown, recovered from at the
+        next start, as after a kill), keep it down ``down_for`` seconds, start it again on the
+        same port and data: what a client sees of a restart."""
+        self.proc.send_signal(signal.SIGQUIT if crash else signal.SIGINT)
+        self.proc.wait(timeout=30)
+        time.sleep(down_for)
+        self._launch()
 
     def _ready(self) -> bool:
         import psycopg

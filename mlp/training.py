@@ -3,7 +3,10 @@
 ``fit(network, X, y, config)`` trains in place and returns a ``History``.
 Everything random comes from ``config.seed``, so the same seed, data and
 machine give bit-identical weights. A ``callback(record)`` runs after every
-epoch; it may raise ``StopTraining`` to end training early (job cancellation).
+epoch; it may raise ``StopTraining`` to end training early. ``should_stop()``
+is asked between batches, at most every ``stop_every`` seconds: an epoch of
+tiny batches can take minutes, and a cancel, a time limit or a shutdown
+should not wait for it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from mlp.layers import Normalizer
 from mlp.network import Network
 from mlp.optimizers import clip_gradients, make_optimizer, schedule_factor
 
+STOP_EVERY = 0.2  # seconds between should_stop() calls: a clock read per batch, a call a few times a second
+
 
 class StopTraining(Exception):
     """Raised by a callback to stop after the current epoch."""
@@ -31,6 +36,7 @@ class History:
     records: list[dict] = field(default_factory=list)
     best_epoch: int | None = None
     stopped_early: bool = False
+    stopped_mid_epoch: bool = False  # should_stop() said so between two batches
     seconds: float = 0.0
 
 
@@ -63,6 +69,8 @@ def fit(
     *,
     validation: tuple | None = None,
     callback=None,
+    should_stop=None,
+    stop_every: float = STOP_EVERY,
     resume: bool = True,
 ) -> History:
     """Train ``network`` in place on raw inputs ``X: (n, n_inputs)`` and targets ``y``.
@@ -72,6 +80,9 @@ def fit(
     A network without a normaliser gets one fitted on ``X``; one that has it keeps it
     (continued training must see inputs the way the model always has).
     ``resume`` restores the optimizer state saved with the model, if any.
+    ``should_stop()`` is called between batches once ``stop_every`` seconds have passed
+    since the last call (0: every batch); True ends training there, the epoch unfinished
+    and unrecorded, and an exception it raises propagates (abandoning the run).
     """
     if network.loss is None:
         raise ConfigError(
@@ -126,6 +137,7 @@ def fit(
     per_epoch = min(config.samples_per_epoch or n, n)
     bs = config.batch_size
     start = time.perf_counter()
+    next_check = time.monotonic() + stop_every
     try:
         for epoch in range(config.epochs):
             lr = config.learning_rate * schedule_factor(
@@ -141,6 +153,11 @@ def fit(
             Te = T if order is None else T[order]
             loss_sum = correct = 0.0
             for i in range(0, per_epoch, bs):
+                if should_stop is not None and time.monotonic() >= next_check:
+                    if should_stop():
+                        history.stopped_early = history.stopped_mid_epoch = True
+                        raise StopTraining
+                    next_check = time.monotonic() + stop_every
                 xb, tb = Xe[i : i + bs], Te[i : i + bs]
                 zs, acts = network.forward_train(xb)
                 loss, grads = network.backward(zs, acts, tb)
@@ -177,6 +194,7 @@ def fit(
                 break
     except StopTraining:
         history.stopped_early = True
+        network.weights_changed()  # batches since the last epoch's end moved them
     if best_params is not None and history.best_epoch != len(history.records):
         for p, best in zip(params, best_params):
             p[...] = best

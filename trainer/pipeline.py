@@ -143,6 +143,7 @@ def train_further(
     examples: tuple | None = None,
     example_share: float = 0.1,
     callback=None,
+    should_stop=None,
     trained_by: str = "batch trainer",
     extra_record: dict | None = None,
 ) -> Trained:
@@ -150,6 +151,7 @@ def train_further(
 
     ``examples=(X, y)`` are a user's labelled rows: repeated to make up about
     ``example_share`` of the training rows, and mixed with fresh task samples (replay).
+    ``callback`` and ``should_stop`` go to ``mlp.fit``.
     """
     base = store.open(name, from_version)  # None: the served version, read once
     net, parent = base.network, base.version
@@ -170,7 +172,7 @@ def train_further(
         ey = np.asarray(examples[1], dtype=object if task.is_classifier else float)
         X = np.concatenate([np.asarray(X, float), *[ex] * reps])
         y = np.concatenate([np.asarray(y, dtype=ey.dtype), *[ey] * reps])
-    history = mlp.fit(net, X, y, cfg, callback=callback)
+    history = mlp.fit(net, X, y, cfg, callback=callback, should_stop=should_stop)
     metrics = judge(net, task, cfg.seed)
     record = _training_record(task, cfg, base.info.training.network if base.info.training else None,
                               X, y, history, trained_by, **(extra_record or {}))

@@ -2,13 +2,14 @@
 
 The job tables (SQLite, PostgreSQL) store and return these; the service's schemas dump
 them; the worker reads them. Statuses: queued -> running -> succeeded | failed | cancelled,
-and queued -> cancelled.
+and queued -> cancelled; running -> queued when a worker shuts down before publishing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -28,7 +29,8 @@ class Policy(StrEnum):
     """Whether the default label moves to the new version (see trainer.promotion)."""
 
     IF_BETTER = "if_better"
-    ALWAYS = "always"
+    ALWAYS = "always"  # unless it is much worse than its parent
+    FORCE = "force"  # even then
     NEVER = "never"
 
 
@@ -72,12 +74,14 @@ class JobParams:
 
     @classmethod
     def from_dict(cls, data: dict) -> JobParams:
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = {k: v for k, v in data.items() if k in _PARAMS}
         values["examples"] = tuple(Example(tuple(e["input"]), e.get("label"), e.get("value"))
                                    for e in data.get("examples") or ())
         values["promote"] = Policy(data.get("promote") or Policy.IF_BETTER.value)
         return cls(**values)
+
+
+_PARAMS = frozenset(f.name for f in dataclasses.fields(JobParams))
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ class Promotion:
     new: Score
     baseline: Score | None = None  # the trivial model: the majority class, or the training mean
     pinned: str | None = None  # the default label was pinned before publishing
+    rule: str | None = None  # which rule decided (trainer.promotion.Rule)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -122,7 +127,7 @@ class Promotion:
         score = lambda d: Score(**d) if d else None  # noqa: E731
         return cls(Policy(data["policy"]), bool(data.get("promoted")), data["reason"], data["eval_set"],
                    data["metric"], score(data["parent"]), score(data["new"]), score(data.get("baseline")),
-                   data.get("pinned"))
+                   data.get("pinned"), data.get("rule"))
 
 
 @dataclass(frozen=True)
@@ -131,7 +136,7 @@ class Job:
     model: str
     status: JobStatus
     params: JobParams
-    submitted_at: float  # seconds since the epoch, by the job table's clock
+    submitted_at: datetime  # in UTC, by the job table's clock (so are the other times)
     parent_version: int | None = None
     published_version: int | None = None
     promoted: bool | None = None
@@ -140,7 +145,7 @@ class Job:
     error: str | None = None
     cancel_requested: bool = False
     worker: str | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    heartbeat_at: float | None = None
-    publishing_at: float | None = None  # when the worker began to publish: too late to cancel
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    publishing_at: datetime | None = None  # when the worker began to publish: too late to cancel

@@ -1,4 +1,5 @@
-"""POST /train/<name>, GET /train/jobs, GET and DELETE /train/jobs/<id>: training jobs.
+"""POST /train/<name>, GET /train/jobs, GET and DELETE /train/jobs/<id>, POST
+/train/jobs/<id>/cancel: training jobs.
 
 The service only queues and reports jobs (in the job table: SQLite, or PostgreSQL); a
 separate ``python -m trainer worker`` process trains. Every endpoint takes the bearer token
@@ -22,12 +23,12 @@ from service.apidoc import operation, tag
 from service.errors import Busy, Conflict, InvalidInput, JobNotFound, TrainingOff, Unauthorized, Unavailable, shown
 from service.routes.common import config, load_body, lookup, registry
 from service.schemas.common import ErrorBody
-from service.schemas.train import Job, JobList, JobQuery, TrainRequest
+from service.schemas.train import Job, JobList, JobQuery, TrainRequest, brief
 
 blp = tag(Blueprint("train", __name__, url_prefix="/train"),
           "Continue training a model as a background job (bearer token)")
 
-REQUEST, QUERY, JOB, JOBS = TrainRequest(), JobQuery(), Job(), JobList()
+REQUEST, QUERY, JOB = TrainRequest(), JobQuery(), Job()
 ERRORS = {401: "missing or wrong bearer token", 403: "training over HTTP is off (no token configured)",
           503: "the job table cannot be reached"}
 
@@ -130,9 +131,15 @@ def submit(name):
 @operation(query=JobQuery, secured=True, responses={200: JobList, **_errors({422: "invalid query"})})
 @authorized
 def list_jobs():
-    """Jobs, newest first; filter by model and status."""
+    """Jobs, newest first, a page at a time (``limit``); the answer's ``next`` is the cursor of
+    the next page. Filter by model and status."""
     query = dataplane.load(QUERY, request.args.to_dict())
-    return jsonify(JOBS.dump({"jobs": _reaped().list(**query)}))
+    try:
+        page = _reaped().list(**query)
+    except joblib.BadCursor as e:
+        raise InvalidInput(f"{str(e)[0].upper()}{str(e)[1:]}.",
+                           errors=[{"field": "cursor", "message": str(e)}]) from None
+    return jsonify({"jobs": [brief(job) for job in page.jobs], "next": page.next})  # JobList, fast
 
 
 def _job(job_id: str) -> joblib.Job:
@@ -150,15 +157,34 @@ def get_job(job_id):
     return jsonify(JOB.dump(_job(job_id)))
 
 
-@blp.route("/jobs/<job_id>", methods=["DELETE"])
+@blp.route("/jobs/<job_id>/cancel", methods=["POST"])
 @operation(secured=True, responses={
     200: Job, **_errors({404: "unknown job", 409: "the job has finished, or has begun to publish"})})
 @authorized
 def cancel_job(job_id):
-    """Cancel a job: a queued one at once, a running one at its next epoch (nothing is published).
-    A job that has finished or begun publishing cannot be cancelled: 409, saying what it published."""
+    """Cancel a job: a queued one at once, a running one between its next two batches (nothing
+    is published). A job that has finished or begun publishing cannot be cancelled: 409,
+    saying what it published."""
     _job(job_id)
     try:
         return jsonify(JOB.dump(jobs().cancel(job_id)))
     except joblib.TooLateToCancel as e:
+        raise Conflict(f"{str(e)[0].upper()}{str(e)[1:]}.") from None
+
+
+@blp.route("/jobs/<job_id>", methods=["DELETE"])
+@operation(secured=True, responses={
+    200: (Job, "the job's record as it was removed"),
+    **_errors({404: "unknown job", 409: "the job is queued or running: cancel it first"})})
+@authorized
+def delete_job(job_id):
+    """Remove a finished job's record (finished jobs are also removed after
+    TINYMLP_JOB_RETENTION_DAYS). A queued or running job is not removed: 409, saying to cancel
+    it first (POST /train/jobs/<id>/cancel)."""
+    _job(job_id)
+    try:
+        return jsonify(JOB.dump(jobs().delete(job_id)))
+    except joblib.JobNotFound:
+        raise JobNotFound(f"No job {shown(job_id)}; GET /train/jobs lists them.") from None
+    except joblib.StillActive as e:
         raise Conflict(f"{str(e)[0].upper()}{str(e)[1:]}.") from None

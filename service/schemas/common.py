@@ -36,12 +36,13 @@ class Text(fields.String):
 
 
 class Timestamp(fields.Field):
-    """Seconds since the epoch, dumped as an ISO 8601 time in UTC."""
+    """A time (a datetime, or seconds since the epoch), dumped as an ISO 8601 time in UTC."""
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
             return None
-        return datetime.fromtimestamp(value, UTC).isoformat(timespec="milliseconds")
+        when = value if isinstance(value, datetime) else datetime.fromtimestamp(value, UTC)
+        return when.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 class Answer(Schema):

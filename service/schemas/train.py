@@ -1,12 +1,22 @@
 """/train bodies: what a training job takes (checked strictly; the examples' rows are then
 checked against the model like predict input), and the job it answers, dumped from the
-job table's typed ``Job`` record."""
+job table's typed ``Job`` record.
+
+A page of jobs is written by ``brief`` rather than by ``JobBrief().dump``: marshmallow spends
+about 150 microseconds on each job's 40-odd fields, most of a page of 100's budget
+(``benchmarks.jobs_scale``). ``JobBrief`` stays the declaration the document shows, and a
+test holds ``brief`` to it, field for field, for jobs in every state.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, validate
 
+from core.jobs import Job as JobRecord
 from core.jobs import JobStatus, Policy
+from core.jobs.table import CURSOR_PATTERN
 from service.schemas.common import Answer, Real, Text, Timestamp, Whole
 
 MAX_EPOCHS = 500
@@ -50,9 +60,10 @@ class TrainRequest(Schema):
                            metadata={"description": "labelled rows mixed into the training data"})
     promote = fields.Enum(Policy, by_value=True, load_default=Policy.IF_BETTER,
                           metadata={"description": "if_better: move the default label only if the held-out "
-                                                   "metric improves; always: whether or not it beats its parent; "
+                                                   "metric improves; always: whether or not it beats its parent, "
+                                                   "unless it is much worse than its parent; force: even then; "
                                                    "never. No policy promotes a version that does no better than "
-                                                   "the trivial model."})
+                                                   "the trivial model. promotion.rule says which rule decided."})
 
 
 class JobQuery(Schema):
@@ -61,7 +72,12 @@ class JobQuery(Schema):
 
     model = fields.String(validate=validate.Length(1, 64))
     status = fields.Enum(JobStatus, by_value=True)
-    limit = fields.Integer(validate=validate.Range(1, 1000), load_default=100)
+    limit = fields.Integer(validate=validate.Range(1, 1000), load_default=100,
+                           metadata={"description": "jobs per page"})
+    cursor = fields.String(validate=validate.Regexp(CURSOR_PATTERN, error="not a cursor that GET /train/jobs gave "
+                                                                          "(its 'next'); leave it out for the first "
+                                                                          "page"),
+                           metadata={"description": "where the page starts: the previous page's 'next' (opaque)"})
 
 
 class ExampleOut(Answer):
@@ -111,6 +127,8 @@ class Promotion(Answer):
     baseline = fields.Nested(Score, allow_none=True, metadata={"description": "the trivial model: the majority "
                                                                               "class, or the training mean"})
     pinned = fields.String(allow_none=True)
+    rule = fields.String(allow_none=True, metadata={
+        "description": "the rule that decided: trivial, never, much_worse, always, force, improved, tie, not_better"})
 
 
 class JobBrief(Answer):
@@ -146,3 +164,37 @@ class Job(JobBrief):
 class JobList(Answer):
     jobs = fields.List(fields.Nested(JobBrief), required=True,
                        metadata={"description": "newest first; each job's examples are left out (GET the job)"})
+    next = fields.String(allow_none=True, required=True,
+                         metadata={"description": "the cursor of the next page (GET /train/jobs?cursor=...), with the "
+                                                  "same filters; null on the last page"})
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _score(score) -> dict | None:
+    return None if score is None else {"value": score.value, "loss": score.loss}
+
+
+def brief(job: JobRecord) -> dict:
+    """``JobBrief().dump(job)``, written out (see the module's docstring)."""
+    p, promotion = job.params, job.promotion
+    return {
+        "id": job.id, "model": job.model, "status": job.status.value,
+        "params": {"epochs": p.epochs, "learning_rate": p.learning_rate, "batch_size": p.batch_size,
+                   "samples": p.samples, "seed": p.seed, "from_version": p.from_version, "promote": p.promote.value},
+        "examples": len(p.examples), "parent_version": job.parent_version,
+        "published_version": job.published_version, "promoted": job.promoted,
+        "promotion": None if promotion is None else {
+            "policy": promotion.policy.value, "promoted": promotion.promoted, "reason": promotion.reason,
+            "eval_set": promotion.eval_set, "metric": promotion.metric, "parent": _score(promotion.parent),
+            "new": _score(promotion.new), "baseline": _score(promotion.baseline), "pinned": promotion.pinned,
+            "rule": promotion.rule},
+        "progress": [{"epoch": e.epoch, "loss": e.loss, "metric": e.metric, "seconds": e.seconds}
+                     for e in job.progress],
+        "error": job.error, "cancel_requested": job.cancel_requested, "worker": job.worker,
+        "submitted_at": _time(job.submitted_at), "started_at": _time(job.started_at),
+        "finished_at": _time(job.finished_at), "heartbeat_at": _time(job.heartbeat_at),
+        "publishing_at": _time(job.publishing_at),
+    }

@@ -1,7 +1,8 @@
 """schemathesis, with every check it has and every phase (examples, coverage, fuzzing and the
-stateful phase), over the whole OpenAPI document of a real gunicorn with training on:
-0 failures. Schema-valid requests are accepted, invalid ones refused with a 4xx, answers
-match the document, a 405 says what is allowed, /train without a token is 401..."""
+stateful phase), over the whole OpenAPI document of a real gunicorn with training on and a
+job worker running the jobs it submits: 0 failures. Schema-valid requests are accepted,
+invalid ones refused with a 4xx, answers match the document, a 405 says what is allowed,
+/train without a token is 401, a removed job is gone (404)..."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import shutil
 import subprocess
 import sys
 
-from harness.processes import Gunicorn
+from harness.processes import Gunicorn, TrainerWorker
 
 TOKEN = "schemathesis-token-0123456789"
 
@@ -18,8 +19,12 @@ TOKEN = "schemathesis-token-0123456789"
 def test_schemathesis_with_all_checks_finds_nothing(seeded_store_dir, tmp_path):
     shutil.copytree(seeded_store_dir, tmp_path / "models")
     env = {"TINYMLP_STATE_DIR": str(tmp_path / "state"), "TINYMLP_TRAIN_TOKEN": TOKEN,
-           "TINYMLP_MAX_QUEUED_JOBS": "20"}
-    with Gunicorn(tmp_path / "models", workers=2, log_path=tmp_path / "gunicorn.log", env=env) as server:
+           "TINYMLP_MAX_QUEUED_JOBS": "20",
+           # the fuzzer asks for up to 500 epochs of 200,000 samples: let each job end soon
+           # (failed: time limit), so that jobs finish and their records can be removed
+           "TINYMLP_JOB_TIME_LIMIT": "2"}
+    with Gunicorn(tmp_path / "models", workers=2, log_path=tmp_path / "gunicorn.log", env=env) as server, \
+            TrainerWorker(tmp_path / "models", tmp_path / "state", log_path=tmp_path / "worker.log", env=env):
         run = subprocess.run(
             [sys.executable, "-m", "schemathesis.cli", "run", f"{server.base}/openapi.json", "--checks", "all",
              "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", "15", "--seed", "20261126",

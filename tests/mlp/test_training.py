@@ -175,3 +175,57 @@ def test_optimizer_state_resumes_adam():
     restored = mlp.loads(mlp.dumps(n))
     mlp.fit(restored, X, y, mlp.TrainConfig(epochs=1, batch_size=64))
     assert restored.optimizer_state["state"]["t"] == t + int(np.ceil(len(X) / 64))
+
+
+def _count_batches(monkeypatch) -> list:
+    trained = []
+    real = mlp.Network.backward
+
+    def counted(network, *args, **kwargs):
+        trained.append(1)
+        return real(network, *args, **kwargs)
+
+    monkeypatch.setattr(mlp.Network, "backward", counted)
+    return trained
+
+
+def test_should_stop_ends_training_between_two_batches(monkeypatch):
+    # An epoch of one-row batches can take minutes: a cancel must not wait for its end
+    X, y = blobs()
+    trained, asked = _count_batches(monkeypatch), []
+    n = net()
+    before = n.predict_proba(X)
+
+    def stop_after_five_batches():
+        asked.append(len(trained))
+        return len(trained) == 5
+
+    hist = mlp.fit(n, X, y, mlp.TrainConfig(epochs=3, batch_size=1), should_stop=stop_after_five_batches,
+                   stop_every=0)
+    assert len(trained) == 5 and asked == [0, 1, 2, 3, 4, 5]  # asked before every batch, stopped at once
+    assert hist.records == [] and hist.stopped_early and hist.stopped_mid_epoch
+    after = n.predict_proba(X)  # the five batches' weights answer (not a cached copy of the old ones)
+    assert not np.allclose(after, before)
+    _, acts = n.forward_train(n.normalize(X))
+    np.testing.assert_allclose(after, acts[-1], rtol=1e-5, atol=1e-6)
+
+
+def test_should_stop_is_asked_at_most_every_stop_every_seconds(monkeypatch):
+    X, y = blobs()
+    asked = []
+    hist = mlp.fit(net(), X, y, mlp.TrainConfig(epochs=2, batch_size=1),
+                   should_stop=lambda: asked.append(1), stop_every=3600)
+    assert asked == [] and len(hist.records) == 2 and not hist.stopped_early
+
+
+def test_an_exception_from_should_stop_abandons_training():
+    X, y = blobs()
+
+    class Cancelled(Exception):
+        pass
+
+    def cancelled():
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        mlp.fit(net(), X, y, mlp.TrainConfig(epochs=2, batch_size=1), should_stop=cancelled, stop_every=0)

@@ -1,4 +1,5 @@
-"""/train in-process: auth, validation (a bad body never creates a job), queue, status, cancel."""
+"""/train in-process: auth, validation (a bad body never creates a job), queue, status, pages,
+cancel and delete."""
 
 from __future__ import annotations
 
@@ -107,11 +108,74 @@ def test_submit_status_list_cancel_and_a_full_queue(trainable):
     full = trainable.post("/train/xor", json={}, headers=AUTH)
     assert full.status_code == 429 and full.headers["Retry-After"] and "queued" in full.json["message"]
     assert [j["model"] for j in trainable.get("/train/jobs?model=red", headers=AUTH).json["jobs"]] == ["red"]
-    cancelled = trainable.delete(f"/train/jobs/{job['id']}", headers=AUTH)
+    queued = trainable.delete(f"/train/jobs/{job['id']}", headers=AUTH)
+    assert queued.status_code == 409 and f"POST /train/jobs/{job['id']}/cancel" in queued.json["message"]
+    cancelled = trainable.post(f"/train/jobs/{job['id']}/cancel", headers=AUTH)
     assert cancelled.status_code == 200 and cancelled.json["status"] == "cancelled"
-    again = trainable.delete(f"/train/jobs/{job['id']}", headers=AUTH)
-    assert again.status_code == 409
+    again = trainable.post(f"/train/jobs/{job['id']}/cancel", headers=AUTH)
+    assert again.status_code == 409 and "already cancelled" in again.json["message"]
     assert trainable.post("/train/xor", json={}, headers=AUTH).status_code == 202  # room again
+
+
+def test_delete_removes_a_finished_job_and_only_a_finished_one(trainable):
+    job = trainable.post("/train/xor", json={"epochs": 1}, headers=AUTH).json
+    assert trainable.post(f"/train/jobs/{job['id']}/cancel", headers=AUTH).status_code == 200
+    removed = trainable.delete(f"/train/jobs/{job['id']}", headers=AUTH)
+    assert removed.status_code == 200 and removed.json["id"] == job["id"] and removed.json["status"] == "cancelled"
+    assert trainable.get(f"/train/jobs/{job['id']}", headers=AUTH).status_code == 404
+    assert trainable.delete(f"/train/jobs/{job['id']}", headers=AUTH).status_code == 404
+    assert trainable.post(f"/train/jobs/{job['id']}/cancel", headers=AUTH).status_code == 404
+    assert _count(trainable) == 0
+
+
+def test_a_running_job_is_not_deleted(trainable, app):
+    from service import extensions
+
+    job = trainable.post("/train/xor", json={"epochs": 1}, headers=AUTH).json
+    extensions.jobs(app).claim("w1")
+    r = trainable.delete(f"/train/jobs/{job['id']}", headers=AUTH)
+    assert r.status_code == 409 and "is running; cancel it first" in r.json["message"]
+    assert trainable.get(f"/train/jobs/{job['id']}", headers=AUTH).json["status"] == "running"
+
+
+def test_pages_follow_next_newest_first_with_filters(trainable, app):
+    from core.jobs import JobParams
+
+    table = extensions_jobs(app)
+    table.max_queued = 100
+    ids = [table.submit(m, JobParams(epochs=1), 1).id for m in ("red", "xor") * 4]
+    seen, url = [], "/train/jobs?limit=3"
+    while url:
+        page = trainable.get(url, headers=AUTH).json
+        assert len(page["jobs"]) <= 3
+        seen += [j["id"] for j in page["jobs"]]
+        url = page["next"] and f"/train/jobs?limit=3&cursor={page['next']}"
+    assert seen == ids[::-1]
+    first = trainable.get("/train/jobs?model=red&limit=2", headers=AUTH).json
+    rest = trainable.get(f"/train/jobs?model=red&limit=2&cursor={first['next']}", headers=AUTH).json
+    assert [j["id"] for j in first["jobs"] + rest["jobs"]] == ids[-2::-2] and rest["next"] is None
+    whole = trainable.get("/train/jobs?limit=8", headers=AUTH).json
+    assert len(whole["jobs"]) == 8 and whole["next"] is None
+
+
+@pytest.mark.parametrize("cursor", ["x", "12-", "-abc", "1.5-abc", "12-a/b", "1" * 17 + "-abc"])
+def test_a_cursor_it_never_gave_is_422(trainable, cursor):
+    r = trainable.get(f"/train/jobs?cursor={cursor}", headers=AUTH)
+    assert r.status_code == 422 and "cursor" in r.json["message"] + str(r.json.get("errors")), r.json
+
+
+def test_any_well_formed_cursor_is_a_place_in_the_list(trainable):
+    # the document's pattern is all a client (or a fuzzer) can know: every string it admits is a page
+    job = trainable.post("/train/xor", json={"epochs": 1}, headers=AUTH).json
+    for cursor, expected in (("0-a", []), ("9999999999999999-zzzz", [job["id"]])):
+        r = trainable.get(f"/train/jobs?cursor={cursor}", headers=AUTH)
+        assert r.status_code == 200 and [j["id"] for j in r.json["jobs"]] == expected, r.json
+
+
+def extensions_jobs(app):
+    from service import extensions
+
+    return extensions.jobs(app)
 
 
 def test_examples_are_taken_as_predict_takes_rows(trainable):
@@ -137,10 +201,11 @@ def test_a_finished_job_cannot_be_cancelled(trainable, app):
     table.claim("w1")
     assert table.start_publishing(job["id"], "w1")
     table.record_published(job["id"], 2)
-    r = trainable.delete(f"/train/jobs/{job['id']}", headers=AUTH)
+    r = trainable.post(f"/train/jobs/{job['id']}/cancel", headers=AUTH)
     assert r.status_code == 409 and "publishing its version (2)" in r.json["message"], r.json
+    assert trainable.delete(f"/train/jobs/{job['id']}", headers=AUTH).status_code == 409  # nor removed yet
     table.finish(job["id"], "w1", JobStatus.SUCCEEDED)
-    r = trainable.delete(f"/train/jobs/{job['id']}", headers=AUTH)
+    r = trainable.post(f"/train/jobs/{job['id']}/cancel", headers=AUTH)
     assert r.status_code == 409 and "already succeeded and published version 2" in r.json["message"], r.json
 
 
@@ -150,7 +215,7 @@ def test_an_unreachable_job_database_is_a_503_saying_so(app):
     client = app.test_client()
     for r in (client.post("/train/red", json={"epochs": 1}, headers=AUTH), client.get("/train/jobs", headers=AUTH)):
         assert r.status_code == 503, r.json
-        assert "cannot reach the job database postgresql://tinymlp:***@127.0.0.1:1/jobs" in r.json["message"]
+        assert "cannot reach the database postgresql://tinymlp:***@127.0.0.1:1/jobs" in r.json["message"]
         assert "hunter2" not in r.get_data(as_text=True)
     metrics = client.get("/metrics").get_data(as_text=True)
     assert "tinymlp_job_table_up 0.0" in metrics
@@ -168,3 +233,31 @@ def test_a_database_url_that_cannot_work_stops_training_not_serving(store_dir):
     assert r.status_code == 503 and "TINYMLP_DATABASE_URL must look like postgresql://" in r.json["message"]
     assert "hunter2" not in r.get_data(as_text=True)
     assert client.post("/predict/red", json={"inputs": [[255, 0, 0]]}).status_code == 200
+
+
+def test_a_page_writes_each_job_exactly_as_its_schema_would(trainable, app):
+    # pages skip marshmallow for speed (service.schemas.train.brief); the document is JobBrief
+    from core.jobs import Example, JobParams, JobStatus, Policy, Progress, Promotion, Score
+    from service.schemas.train import JobBrief, brief
+
+    table = extensions_jobs(app)
+    table.max_queued = 100
+    queued = table.submit("red", JobParams(epochs=3, learning_rate=0.01, seed=7, promote=Policy.FORCE,
+                                           examples=(Example((250.0, 10.0, 10.0), "red"),)), 1)
+    running = table.submit("xor", JobParams(), 1)
+    table.claim("w1")
+    table.beat(running.id, "w1", [Progress(1, 0.5, 0.9, 0.25)])
+    done = table.submit("sine", JobParams(batch_size=8), 2)
+    table.claim("w2")
+    table.start_publishing(done.id, "w2")
+    table.record_published(done.id, 3)
+    table.finish(done.id, "w2", JobStatus.SUCCEEDED, progress=[Progress(1, 0.5, 0.9, 0.25)], promotion=Promotion(
+        Policy.ALWAYS, False, "why", "test", "accuracy", Score(0.9, 0.2), Score(0.8, 0.3), Score(0.5), "pinned",
+        "much_worse"))
+    failed = table.submit("iris", JobParams(), 1)
+    table.cancel(failed.id)
+    jobs = table.list().jobs
+    assert {j.id for j in jobs} == {queued.id, running.id, done.id, failed.id}
+    for job in jobs:
+        assert brief(job) == JobBrief().dump(job)
+    assert trainable.get("/train/jobs", headers=AUTH).json["jobs"] == [JobBrief().dump(j) for j in jobs]

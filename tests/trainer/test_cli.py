@@ -169,7 +169,8 @@ def test_prune_says_what_it_removed(run, tmp_path):
 
 
 @pytest.mark.parametrize(("url", "says"), [
-    ("postgresql://tinymlp:hunter2@127.0.0.1:1/jobs", "cannot reach the job database postgresql://tinymlp:***@127.0.0.1:1/jobs"),
+    # --once (a batch run) says so and stops; a long-running worker logs it and tries again
+    ("postgresql://tinymlp:hunter2@127.0.0.1:1/jobs", "cannot reach the database postgresql://tinymlp:***@127.0.0.1:1/jobs"),
     ("mysql://tinymlp:hunter2@db/jobs", "TINYMLP_DATABASE_URL must look like postgresql://"),
 ])
 def test_the_worker_says_in_one_line_when_its_database_cannot_work(url, says, tmp_path):
