@@ -19,7 +19,7 @@ from urllib.parse import quote
 import requests
 
 from client import __version__
-from client.answers import Malformed, list_of, obj
+from client.answers import Malformed, list_of, nullable, obj, text
 from client.answers import field as get
 from client.errors import BY_STATUS, ClientError, RateLimited, TooLarge, Unavailable, UnexpectedAnswer
 from client.jobs import Job
@@ -29,6 +29,7 @@ from client.types import ModelInfo, Prediction, Predictions, Readiness, models_a
 
 DEFAULT_URL = "http://localhost:8000"
 MAX_ROWS = 10_000  # rows per request: the service's default TINYMLP_MAX_ROWS (a smaller limit is found out)
+PAGE = 1000  # the most jobs GET /train/jobs gives in one page
 
 Row = Sequence[float] | dict[str, float]
 
@@ -185,18 +186,43 @@ class Client:
         """A job's state now.   >>> client.job("3f2a9c0d41b7e8a2").status"""
         return self._call("GET", f"/train/jobs/{_segment(job_id)}", self._job, auth=True)
 
-    def jobs(self, *, model: str | None = None, status: str | None = None, limit: int = 100) -> list[Job]:
-        """Jobs, newest first.   >>> [j.status for j in client.jobs(model="red")]"""
-        params = {k: v for k, v in (("model", model), ("status", status), ("limit", limit)) if v is not None}
+    def jobs(self, *, model: str | None = None, status: str | None = None, limit: int | None = 100) -> list[Job]:
+        """Jobs, newest first: at most ``limit`` (None: every one, page after page).
 
-        def parse(body) -> list[Job]:
-            listed = get(obj(body, "the answer"), "jobs", list_of(lambda j, where: j), "the answer")
-            return [Job.from_json(j, self, f"jobs[{i}]") for i, j in enumerate(listed)]
+            >>> [j.status for j in client.jobs(model="red")]
+        """
+        out: list[Job] = []
+        for job in self.iter_jobs(model=model, status=status, page_size=min(limit or PAGE, PAGE)):
+            if limit is not None and len(out) >= limit:
+                break
+            out.append(job)
+        return out
 
-        return self._call("GET", "/train/jobs", parse, params=params, auth=True)
+    def iter_jobs(self, *, model: str | None = None, status: str | None = None, page_size: int = 100):
+        """Every job, newest first, a page at a time (the service's ``next`` cursor followed)."""
+        cursor = None
+        while True:
+            params = {k: v for k, v in (("model", model), ("status", status), ("limit", page_size),
+                                        ("cursor", cursor)) if v is not None}
+            jobs, cursor = self._call("GET", "/train/jobs", self._page, params=params, auth=True)
+            yield from jobs
+            if cursor is None:
+                return
+
+    def _page(self, body) -> tuple[list[Job], str | None]:
+        answer = obj(body, "the answer")
+        listed = get(answer, "jobs", list_of(lambda j, where: j), "the answer")
+        following = get(answer, "next", nullable(text), "the answer", default=None)
+        return [Job.from_json(j, self, f"jobs[{i}]") for i, j in enumerate(listed)], following
 
     def cancel(self, job_id: str) -> Job:
-        """Cancel a job.   >>> client.cancel("3f2a9c0d41b7e8a2").cancel_requested"""
+        """Cancel a job: a queued one at once, a running one between two batches; Conflict (409)
+        once it has finished or begun to publish.   >>> client.cancel("3f2a9c0d41b7e8a2").cancel_requested"""
+        return self._call("POST", f"/train/jobs/{_segment(job_id)}/cancel", self._job, auth=True, idempotent=False)
+
+    def delete_job(self, job_id: str) -> Job:
+        """Remove a finished job's record; the record as it was removed. Conflict (409) while the
+        job is queued or running: cancel it first."""
         return self._call("DELETE", f"/train/jobs/{_segment(job_id)}", self._job, auth=True, idempotent=False)
 
     def _job(self, body) -> Job:

@@ -235,7 +235,7 @@ def served_after(client: Client, job: Job, *, quiet: bool = False) -> str:
 
 
 def cmd_jobs(client: Client, args) -> None:
-    for job in client.jobs(model=args.model, status=args.status, limit=args.limit):
+    for job in client.jobs(model=args.model, status=args.status, limit=None if args.all else args.limit):
         print(_job_line(job))
 
 
@@ -246,7 +246,13 @@ def cmd_job(client: Client, args) -> None:
 
 def cmd_cancel(client: Client, args) -> None:
     job = client.cancel(args.id)
-    print(_job_line(job) + ("  (cancel requested: it stops at its next epoch)" if job.cancel_requested else ""))
+    print(_job_line(job) + ("  (cancel requested: it stops between its next two batches)" if job.cancel_requested
+                            else ""))
+
+
+def cmd_delete(client: Client, args) -> None:
+    job = client.delete_job(args.id)
+    print(f"removed the record of job {printable(job.id)} ({printable(job.model)}, {printable(job.status)})")
 
 
 def cmd_ready(client: Client, args) -> None:
@@ -305,9 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=whole, help="seed of the data and shuffling, for a repeatable job")
     s.add_argument("--from", dest="from_version", type=positive_whole, metavar="VERSION",
                    help="the version to start from (default: the served one)")
-    s.add_argument("--promote", choices=("if_better", "always", "never"),
+    s.add_argument("--promote", choices=("if_better", "always", "force", "never"),
                    help="when the new version is served: if_better (default: if it does better on held-out "
-                        "data), always, or never")
+                        "data), always (unless it is much worse than its parent), force (even then), or never")
     s.add_argument("--example", action="append", default=[], metavar="VALUES=LABEL",
                    help="a labelled row to learn, such as 250,10,10=red (again for more)")
     s.add_argument("--wait", action="store_true",
@@ -318,12 +324,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="only this model's")
     s.add_argument("--status", choices=("queued", "running", "succeeded", "failed", "cancelled"), help="only these")
     s.add_argument("--limit", type=positive_whole, default=20, help="at most this many (default 20)")
+    s.add_argument("--all", action="store_true", help="every job, page after page (no --limit)")
 
     s = command("job", "one job")
     s.add_argument("id", help="the job's id")
     s.add_argument("--json", action="store_true", help="print it as JSON")
 
-    s = command("cancel", "cancel a job")
+    s = command("cancel", "cancel a job (a running one stops between two batches; nothing is published)")
+    s.add_argument("id", help="the job's id")
+
+    s = command("delete", "remove a finished job's record (cancel a queued or running one first)")
     s.add_argument("id", help="the job's id")
 
     command("ready", "whether the service can serve (exit 1 if not)")
@@ -335,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"predict": cmd_predict, "models": cmd_models, "train": cmd_train, "jobs": cmd_jobs, "job": cmd_job,
-            "cancel": cmd_cancel, "ready": cmd_ready}
+            "cancel": cmd_cancel, "delete": cmd_delete, "ready": cmd_ready}
 
 
 def settings(args) -> tuple[str | None, str | None]:

@@ -136,6 +136,14 @@ def test_a_full_queue_and_a_cancelled_job(client, service):
             if not job.refresh().finished:
                 job.cancel()
     assert all(j.wait(timeout=60).status == "cancelled" for j in queued)
+    # every job, newest first, page after page; and a finished job's record removed, a running one refused
+    ids = [j.id for j in client.iter_jobs(page_size=2)]
+    assert ids == [j.id for j in client.jobs(limit=None)] and len(ids) == len(set(ids)) >= 3
+    assert [j.id for j in queued][::-1] == [i for i in ids if i in {j.id for j in queued}]
+    removed = client.delete_job(queued[0].id)
+    assert removed.id == queued[0].id and queued[0].id not in [j.id for j in client.jobs(limit=None)]
+    with pytest.raises(NotFound):
+        client.delete_job(queued[0].id)
 
 
 def test_the_client_imports_neither_flask_nor_numpy_nor_the_server():

@@ -51,7 +51,7 @@ def test_a_read_is_retried_on_502_503_504_with_one_request_id():
 def test_a_prediction_is_retried_but_a_job_submission_and_a_cancel_never_are():
     routes = {("POST", "/predict/red"): flaky(503, then={"model": "red", "version": 1, "predictions": [PREDICTION]}),
               ("POST", "/train/red"): flaky(503, then=job_json(status="queued")),
-              ("DELETE", "/train/jobs/j1"): flaky(502, then=job_json())}
+              ("POST", "/train/jobs/j1/cancel"): flaky(502, then=job_json())}
     with FakeService(routes) as fake, Client(fake.base, token="t", retries=3) as client:
         assert client.predict("red", [[255, 0, 0]]).labels == ["red"]
         with pytest.raises(Unavailable, match=r"try again \(503\)") as e:
@@ -59,7 +59,7 @@ def test_a_prediction_is_retried_but_a_job_submission_and_a_cancel_never_are():
         assert e.value.status == 503
         with pytest.raises(Unavailable, match=r"try again \(502\)"):
             client.cancel("j1")
-    assert fake.paths() == ["POST /predict/red"] * 2 + ["POST /train/red", "DELETE /train/jobs/j1"]
+    assert fake.paths() == ["POST /predict/red"] * 2 + ["POST /train/red", "POST /train/jobs/j1/cancel"]
 
 
 def test_a_dropped_connection_is_retried_for_a_read_and_never_for_a_submission():
@@ -159,8 +159,8 @@ def test_a_mutating_call_never_follows_a_redirect():
     with FakeService({("*", "/train/red"): answer(202, job_json(status="queued")),
                       ("*", "/train/jobs/j1"): answer(200, job_json())}) as elsewhere:
         routes = {("POST", "/train/red"): lambda h: h.send_json(308, {}, {"Location": elsewhere.base + "/train/red"}),
-                  ("DELETE", "/train/jobs/j1"): lambda h: h.send_json(302, {}, {"Location": elsewhere.base +
-                                                                               "/train/jobs/j1"}),
+                  ("POST", "/train/jobs/j1/cancel"): lambda h: h.send_json(302, {}, {"Location": elsewhere.base +
+                                                                                      "/train/jobs/j1"}),
                   ("DELETE", "/train/jobs/j2"): lambda h: h.send_json(307, {}, {"Location": "/train/jobs/j1"})}
         with FakeService(routes) as fake, Client(fake.base, token="t") as client:
             with pytest.raises(ClientError, match=r"^POST http://127\.0\.0\.1:\d+/train/red was redirected \(308\) to "
@@ -171,8 +171,8 @@ def test_a_mutating_call_never_follows_a_redirect():
             with pytest.raises(ClientError, match=r"redirected \(302\) .* not followed"):
                 client.cancel("j1")
             with pytest.raises(ClientError, match=r"redirected \(307\) .* not followed"):  # even on the same host
-                client.cancel("j2")
-    assert elsewhere.hits == [] and fake.paths() == ["POST /train/red", "DELETE /train/jobs/j1",
+                client.delete_job("j2")
+    assert elsewhere.hits == [] and fake.paths() == ["POST /train/red", "POST /train/jobs/j1/cancel",
                                                      "DELETE /train/jobs/j2"]
 
 
