@@ -14,6 +14,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
+from pathlib import Path
 from urllib.parse import quote
 
 import requests
@@ -161,6 +162,36 @@ class Client:
             if e.status is None:
                 raise
             return Readiness(False, {}, {}, e.message)
+
+    def download(self, model: str, version: int | None = None, path=None, *, format: str = "onnx"):
+        """A version (default: the served one) as a file to run elsewhere: ONNX, with plain tensor
+        outputs (``probabilities`` and ``label``, or ``value``). The bytes, or with ``path`` the
+        file written there (whole or not at all) and its path.
+
+            >>> client.download("red", path="red.onnx")
+            PosixPath('red.onnx')
+        """
+        if format != "onnx":
+            raise ValueError(f"the service exports ONNX only (format='onnx'), not {format!r}")
+        if version is None:
+            version = self.model(model).served_version
+            if version is None:
+                raise ClientError(f"{model} serves no version to download; name one (version=...)")
+        url = f"{self.url}/models/{_segment(model)}/versions/{_segment(version)}/model.onnx"
+        request_id = uuid.uuid4().hex
+        answer = self.transport.send("GET", url, idempotent=True, headers={"X-Request-ID": request_id})
+        if not 200 <= answer.status < 300:
+            raise _error(answer, _json(answer), url, request_id)
+        if not answer.content or answer.headers.get("Content-Type", "").split(";")[0] != "application/octet-stream":
+            raise UnexpectedAnswer(f"{url} answered {answer.status} with something that is not a model file"
+                                   f"{_preview(answer)}", status=answer.status, url=url, request_id=request_id)
+        if path is None:
+            return answer.content
+        target = Path(path)
+        partial_file = target.with_name(f".{target.name}.part")
+        partial_file.write_bytes(answer.content)
+        os.replace(partial_file, target)
+        return target
 
     # -- training jobs -------------------------------------------------------------------
 

@@ -250,6 +250,11 @@ def cmd_cancel(client: Client, args) -> None:
                             else ""))
 
 
+def cmd_download(client: Client, args) -> None:
+    path = client.download(args.model, args.version, args.output)
+    print(f"wrote {path} ({path.stat().st_size:,} bytes, ONNX)")
+
+
 def cmd_delete(client: Client, args) -> None:
     job = client.delete_job(args.id)
     print(f"removed the record of job {printable(job.id)} ({printable(job.model)}, {printable(job.status)})")
@@ -333,6 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = command("cancel", "cancel a job (a running one stops between two batches; nothing is published)")
     s.add_argument("id", help="the job's id")
 
+    s = command("download", "a version as an ONNX file, to run in onnxruntime or Triton")
+    s.add_argument("model", help="the model")
+    s.add_argument("--model-version", dest="version", type=positive_whole, metavar="VERSION",
+                   help="the version (default: the served one)")
+    s.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write it")
+
     s = command("delete", "remove a finished job's record (cancel a queued or running one first)")
     s.add_argument("id", help="the job's id")
 
@@ -345,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"predict": cmd_predict, "models": cmd_models, "train": cmd_train, "jobs": cmd_jobs, "job": cmd_job,
-            "cancel": cmd_cancel, "delete": cmd_delete, "ready": cmd_ready}
+            "cancel": cmd_cancel, "delete": cmd_delete, "download": cmd_download, "ready": cmd_ready}
 
 
 def settings(args) -> tuple[str | None, str | None]:

@@ -151,3 +151,22 @@ def test_the_client_imports_neither_flask_nor_numpy_nor_the_server():
             "{m.split('.')[0] for m in sys.modules}; print(sorted(bad))")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.stdout.strip() == "[]", run.stdout + run.stderr
+
+
+def test_a_version_downloads_as_onnx_and_answers_as_the_service_does(client, tmp_path):
+    import numpy as np
+    import onnxruntime as ort
+
+    path = client.download("red", path=tmp_path / "red.onnx")
+    assert path == tmp_path / "red.onnx" and not list(tmp_path.glob(".*.part"))
+    assert client.download("red", version=1) == path.read_bytes()
+    rows = [[255, 0, 0], [12, 200, 40], [130, 60, 70]]
+    proba, label = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"input": np.asarray(rows, dtype=np.float32)})
+    served = client.predict("red", rows)
+    assert [["red", "not_red"][i] for i in label] == served.labels
+    np.testing.assert_allclose(proba[:, 0], [p.probabilities["red"] for p in served], atol=1e-5)
+    with pytest.raises(NotFound, match="no version 99"):
+        client.download("red", version=99)
+    with pytest.raises(ValueError, match="ONNX only"):
+        client.download("red", format="pickle")
