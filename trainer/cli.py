@@ -21,7 +21,7 @@ import mlp
 from core import logs, settings
 from core.jobs import JobError
 from core.store import ModelStore, StoreError
-from trainer import pictures, pipeline
+from trainer import pictures, pipeline, threads
 from trainer.sklearn_import import SklearnImportError, import_sklearn
 from trainer.tasks import TASKS, UnknownTask, get_task, task_of
 
@@ -509,6 +509,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    threads.one_blas_thread()
     try:
         config = TrainerConfig.from_env()
         args.models_dir = args.models_dir or config.models_dir

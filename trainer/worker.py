@@ -56,7 +56,7 @@ from core import settings
 from core.jobs import Beat, Job, JobError, JobStatus, JobTable, Progress, Promotion, Unavailable, open_jobs
 from core.jobs.reaping import reap
 from core.store import ModelStore, StoreError
-from trainer import pictures, pipeline
+from trainer import pictures, pipeline, threads
 from trainer.promotion import promote
 from trainer.tasks import task_of
 
@@ -366,14 +366,7 @@ def main(config: WorkerConfig | None = None, once: bool = False) -> None:
     worker = Worker(config or WorkerConfig.from_env())
     if worker.config.job_nice:
         os.nice(worker.config.job_nice)
-    # One BLAS thread: the networks are small, and several workers on one host (or beside the
-    # API's gunicorn workers) with a threaded BLAS each oversubscribe the cores, their threads
-    # spinning (benchmarks.jobs_throughput: 2 workers ran at under half the rate of 1). A
-    # thread count given in the environment wins.
-    if not any(os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")):
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=1, user_api="blas")
+    threads.one_blas_thread()
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
     try:
