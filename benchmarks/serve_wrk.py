@@ -1,10 +1,13 @@
 """wrk against one gunicorn config (docker/gunicorn.conf.py, 2 workers, logging at the shipped
 INFO level), 16 connections:
 
-(a) GET /healthz and (b) POST /predict/red with one row, side by side: alternating runs of
-    each (--rounds of --seconds), so drift on a shared machine hits both; medians, b/a of
-    the medians and the p99 of (b);
-(c) 10,000-row requests to /predict/red: rows per second;
+(a) GET /healthz, (b) POST /predict/red and (b2) V2 infer, one row each, side by side:
+    alternating runs of each (--rounds of --seconds), so drift on a shared machine hits all;
+    medians, b/a and b2/a of each round (their median), the p99s (issue 18: >= 0.8);
+(c) 10,000-row requests to /predict/red, and the same rows to V2 infer with a flat and with a
+    nested `data`, alternating: rows per second, against `predict_proba` on the same rows in
+    this process with one BLAS thread, as each gunicorn worker runs (issue 18: served >= 0.7x
+    that rate), and the V2 request's time over the native one's (issue 18: <= 1.2);
 (d) 5 new versions of red published during a run of /predict/red: failed requests,
     and the version serving at the end.
 
@@ -69,6 +72,42 @@ def publish_during(store, seconds, count=5) -> list[int]:
     return published
 
 
+def v2_body(rows: list, nested: bool) -> dict:
+    data = rows if nested else [v for row in rows for v in row]
+    return {"inputs": [{"name": "input", "datatype": "INT64", "shape": [len(rows), len(rows[0])], "data": data}]}
+
+
+def in_process_rate(store, rows: list, repeats: int = 50) -> float:
+    """Rows per second of predict_proba on ``rows`` in this process, one BLAS thread (as each
+    gunicorn worker: docker/gunicorn.conf.py), the median of ``repeats`` calls."""
+    from threadpoolctl import threadpool_limits
+
+    net = store.load("red")
+    X = np.asarray(rows, dtype=np.float64)
+    times = []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for _ in range(repeats):
+            t = time.perf_counter()
+            net.predict_proba(X)
+            times.append(time.perf_counter() - t)
+    return len(rows) / statistics.median(times)
+
+
+def _line(tag: str, what: str, runs: list[dict]) -> str:
+    return (f"({tag}) {what:<26} median {statistics.median(r['rps'] for r in runs):7.1f} req/s  median p99 "
+            f"{statistics.median(r['p99_ms'] for r in runs):7.2f} ms  failed {sum(r['failed'] for r in runs)}  (runs: "
+            + ", ".join(f"{r['rps']:.0f}" for r in runs) + ")")
+
+
+def _per_round(top: list[dict], bottom: list[dict]) -> list[float]:
+    return [t["rps"] / b["rps"] for t, b in zip(top, bottom)]
+
+
+def _ratios(top: list[dict], bottom: list[dict]) -> str:
+    per_round = _per_round(top, bottom)
+    return f"{statistics.median(per_round):.2f} (per round: " + ", ".join(f"{r:.2f}" for r in per_round) + ")"
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
@@ -83,29 +122,42 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="tinymlp-wrk-") as tmp:
         store = red_store(Path(tmp) / "models")
         one = post_script(tmp, "one", {"inputs": [[255, 0, 0]]})
+        one_v2 = post_script(tmp, "one_v2", v2_body([[255, 0, 0]], nested=False))
         rows = get_task("red").draw_uniform(np.random.default_rng(0), 10_000).tolist()
         big = post_script(tmp, "big", {"inputs": rows})
+        big_flat = post_script(tmp, "big_flat", v2_body(rows, nested=False))
+        big_nested = post_script(tmp, "big_nested", v2_body(rows, nested=True))
         with Gunicorn(store.root, workers=args.workers, env={"TINYMLP_RELOAD_INTERVAL": "1",
                                                         "TINYMLP_LOG_LEVEL": args.log_level}) as server:
             print(f"gunicorn: {args.workers} workers, docker/gunicorn.conf.py, TINYMLP_LOG_LEVEL={args.log_level}; "
                   f"wrk: {args.connections} connections")
-            url = server.base + "/predict/red"
-            runs = {"a": [], "b": []}
+            url, v2 = server.base + "/predict/red", server.base + "/v2/models/red/infer"
+            runs = {"a": [], "b": [], "b2": []}
             for _ in range(args.rounds):
                 runs["a"].append(wrk(server.base + "/healthz", args.seconds, args.connections))
                 runs["b"].append(wrk(url, args.seconds, args.connections, one))
-            med = {k: {m: statistics.median(r[m] for r in v) for m in ("rps", "p99_ms")} for k, v in runs.items()}
-            for tag, what in (("a", "GET /healthz:            "), ("b", "POST /predict/red, 1 row:")):
-                print(f"({tag}) {what} median {med[tag]['rps']:6.0f} req/s  median p99 {med[tag]['p99_ms']:6.2f} ms  "
-                      f"failed {sum(r['failed'] for r in runs[tag])}  (runs: "
-                      + ", ".join(f"{r['rps']:.0f}" for r in runs[tag]) + ")")
-            ratios = [b["rps"] / a["rps"] for a, b in zip(runs["a"], runs["b"])]
-            print(f"b/a = {med['b']['rps'] / med['a']['rps']:.2f} (target >= 0.9; per round: "
-                  + ", ".join(f"{r:.2f}" for r in ratios)
-                  + f"); p99 of (b) {med['b']['p99_ms']:.2f} ms (target <= 10 ms)")
-            c = wrk(url, 2 * args.seconds, args.connections, big)
-            print(f"(c) 10,000-row requests:      {c['rps']:9.1f} req/s = {c['rps'] * 10_000:,.0f} rows/s "
-                  f"(target >= 1,000,000)  p99 {c['p99_ms']:.1f} ms  failed {c['failed']}")
+                runs["b2"].append(wrk(v2, args.seconds, args.connections, one_v2))
+            print(_line("a", "GET /healthz", runs["a"]))
+            print(_line("b", "POST /predict/red, 1 row", runs["b"]))
+            print(_line("b2", "V2 infer, 1 row", runs["b2"]))
+            print(f"b/a = {_ratios(runs['b'], runs['a'])}; b2/a = {_ratios(runs['b2'], runs['a'])} (target >= 0.8)")
+            big_runs = {"c": [], "c2": [], "c3": []}
+            for _ in range(max(1, args.rounds // 2)):
+                big_runs["c"].append(wrk(url, args.seconds, args.connections, big))
+                big_runs["c2"].append(wrk(v2, args.seconds, args.connections, big_flat))
+                big_runs["c3"].append(wrk(v2, args.seconds, args.connections, big_nested))
+            alone = in_process_rate(store, rows)
+            for tag, what in (("c", "/predict/red, 10,000 rows"), ("c2", "V2 flat, 10,000 rows"),
+                              ("c3", "V2 nested, 10,000 rows")):
+                rate = statistics.median(r["rps"] for r in big_runs[tag]) * 1e4
+                print(_line(tag, what, big_runs[tag]) + f"  = {rate:,.0f} rows/s")
+            served = statistics.median(r["rps"] for r in big_runs["c"]) * 1e4
+            ratio = served / alone
+            print(f"in-process predict_proba, one BLAS thread: {alone:,.0f} rows/s; served/in-process = {ratio:.2f} "
+                  f"(target >= 0.7; {args.workers} workers, so {ratio / args.workers:.2f} a worker)")
+            flat, nested = (statistics.median(_per_round(big_runs["c"], big_runs[k])) for k in ("c2", "c3"))
+            print(f"V2 time / native time, 10,000 rows (median of rounds): flat {flat:.2f}, nested {nested:.2f} "
+                  "(target <= 1.2)")
             published: list[int] = []
             publisher = threading.Thread(target=lambda: published.extend(
                 publish_during(store, args.publish_seconds)))
