@@ -61,7 +61,7 @@ models: $(STAMP)
 # worker beside gunicorn (it runs /train jobs when TINYMLP_TRAIN_TOKEN is set); Ctrl-C stops both.
 serve: $(STAMP)
 	@echo "== training the default models that $(TINYMLP_MODELS_DIR)/ lacks (all seven on a fresh store: about" \
-	      "100 s on two cores, a progress bar each)"
+	      "10 s on two cores, a progress bar each)"
 	$(BIN)/python -m trainer all
 	@echo "== serving on http://$${TINYMLP_BIND:-127.0.0.1:8000}/ (gunicorn) with a job worker; Ctrl-C stops both"
 	$(BIN)/python -m trainer worker & worker=$$!; \
@@ -90,7 +90,7 @@ docker-engine:
 define build-and-train
 	@echo "== building the image tinymlp:local (the first build installs every dependency: a few minutes)"
 	$(BUILDER) $(COMPOSE) $(1) build
-	@echo "== trainer: training the default models the volume lacks (all seven on a fresh volume: about 90 s" \
+	@echo "== trainer: training the default models the volume lacks (all seven on a fresh volume: 10 to 20 s" \
 	      "on two cores, a line each as it is done)"
 	$(COMPOSE) $(1) up --no-build --exit-code-from trainer trainer
 endef

@@ -23,9 +23,9 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks.serve_wrk import post_script, wrk
+from harness.clients import SlowClients
 from harness.processes import Gunicorn, Nginx
 from harness.stores import red_store, require
-from tests.e2e.test_proxy import SlowClients
 
 BODY = json.dumps({"inputs": [[255, 0, 0]]}).encode()
 

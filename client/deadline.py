@@ -26,11 +26,6 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 _current: ContextVar[Deadline | None] = ContextVar("tinymlp_deadline", default=None)
 
 
-def current() -> Deadline | None:
-    """The deadline of the call running in this thread, if any."""
-    return _current.get()
-
-
 def remaining() -> float:
     """Seconds left to the current call (infinite outside one)."""
     deadline = _current.get()

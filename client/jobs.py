@@ -24,8 +24,10 @@ if TYPE_CHECKING:
     from client.api import Client
 
 FINISHED = ("succeeded", "failed", "cancelled")
-DEFAULT_EPOCHS = 10  # the service's, when a job asks for none
-RELOAD_INTERVAL = 2.0  # seconds, when /readyz does not say (a service older than reload_interval)
+DEFAULT_EPOCHS = 10  # the service's, when a job asks for none (trainer.pipeline.CONTINUE_EPOCHS; a test holds them)
+# Seconds between a service's store scans when its /readyz does not say (one older than
+# reload_interval): the largest interval the shipped manifests set, to be safe, not a default.
+RELOAD_INTERVAL = 2.0
 SERVED_MARGIN = 1.0  # seconds beyond the reload interval: the scan itself and loading the file
 SERVED_BOUND = 30.0  # seconds to confirm the version is served, when the wait has no timeout
 

@@ -19,11 +19,21 @@ import math
 import re
 from dataclasses import dataclass, field
 
+import orjson
+
 FORMAT = 1
 RECORD = "pictures.json"  # <version>.pictures.json
 KIND_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")  # curve, regions, regions-b64...
 COLOUR_RE = re.compile(r"^#[0-9a-f]{6}$")
 MAX_LIST = 256  # more pictures, legend entries or example values than any task has: a broken record
+
+
+def read(store, name: str, version: int) -> PictureSet:
+    """A version's record as the store holds it: StoreError if absent or refused, ValueError
+    (naming the field) for anything that does not parse or fit, deep nesting included."""
+    f, _ = store.open_attachment(name, version, RECORD)
+    with f:
+        return PictureSet.from_dict(orjson.loads(f.read()))
 
 
 def png_suffix(kind: str) -> str:

@@ -139,7 +139,7 @@ _SERVICE, _WORKER, _TRAINER, _GUNICORN, _CLIENT, _COMPOSE = PROCESSES
 _VARIABLES = [
     Variable("TINYMLP_MODELS_DIR", str, "models", _path, "the model store", (_TRAINER, _WORKER, _SERVICE)),
     Variable("TINYMLP_DATA_DIR", str, "data", _path,
-             "generated datasets (and an iris.csv that replaces the shipped one)", (_TRAINER,)),
+             "generated datasets (and an iris.csv that replaces the shipped one)", (_TRAINER, _WORKER)),
     Variable("TINYMLP_STATE_DIR", str, "state", _path, "the SQLite job table jobs.sqlite3", (_WORKER, _SERVICE)),
     Variable("TINYMLP_DATABASE_URL", str, None, _database_url,
              "postgresql://user:password@host:5432/dbname: the job table in PostgreSQL instead of SQLite",

@@ -298,8 +298,11 @@ class ModelStore:
                               "it resolves outside the model store")
         if not linked and not stat.S_ISREG(st.st_mode):
             raise FileRefused(f"{path} is not a regular file; refused unopened", "it is not a regular file")
+        # Not a link when looked at: never followed as one when opened either (a file swapped for
+        # a link in between is refused, not followed past the inside-the-store check).
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY | (0 if linked else os.O_NOFOLLOW)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+            fd = os.open(path, flags)
         except FileNotFoundError:
             raise
         except OSError as e:

@@ -41,7 +41,7 @@ from marshmallow import Schema, ValidationError
 
 from service import jsonio, metrics
 from service.encoding import native_json, output_names, v2_outputs
-from service.errors import InvalidInput, MalformedRequest, ModelFault, ServiceError, TooLarge, shown
+from service.errors import ECHO_LIMIT, InvalidInput, MalformedRequest, ModelFault, ServiceError, TooLarge, shown
 from service.gcpause import gc_paused
 from service.jsonio import MalformedJSON, dumps, loads
 from service.registry import Model
@@ -135,9 +135,9 @@ def invalid(messages, cls: type[ServiceError] = InvalidInput, fields=()) -> Serv
             for k, v in node.items():
                 walk(v, path if k == "_schema" else [*path, k])
         elif isinstance(node, list) and all(isinstance(x, str) for x in node):
-            errors.extend({"field": ".".join(map(str, path)) or None, "message": m} for m in node)
+            errors.extend({"field": _field(path), "message": m} for m in node)
         else:
-            errors.append({"field": ".".join(map(str, path)) or None, "message": str(node)})
+            errors.append({"field": _field(path), "message": str(node)[:ECHO_LIMIT]})
 
     walk(messages, [])
     # A misspelt field is reported twice by marshmallow (unknown, and the right one missing):
@@ -157,6 +157,12 @@ def invalid(messages, cls: type[ServiceError] = InvalidInput, fields=()) -> Serv
     first = errors[0]
     where = f"{first['field']}: " if first.get("field") else ""
     return cls(f"{where}{first['message']}", errors=errors[:10])
+
+
+def _field(path: list) -> str | None:
+    """A field's dotted path as an error names it: the client's own keys in it capped."""
+    text = ".".join(map(str, path))
+    return (text if len(text) <= ECHO_LIMIT else text[:ECHO_LIMIT] + "...") or None
 
 
 def _not_an_object(body, wrapped: str) -> str:
@@ -229,9 +235,11 @@ class V2:
                 raise MalformedRequest("binary tensor data is not supported; send JSON tensors (binary_data=False)")
         wanted = [o["name"] for o in body.get("outputs") or ()] or None  # none named: all of them
         if wanted:
-            unknown = sorted(set(wanted) - set(output_names(model)))
+            known = output_names(model)
+            unknown = sorted(set(wanted) - set(known))
             if unknown:
-                raise MalformedRequest(f"unknown output(s) {unknown[:5]}; {model.name} has {output_names(model)}")
+                raise MalformedRequest(f"unknown output(s) {', '.join(map(shown, unknown[:5]))}; {model.name} has "
+                                       f"{known}")
         try:
             X = matrix_of(tensor, model.spec, model.name, max_rows, _may_hold_booleans(raw))
             # an integer datatype's values are whole numbers already (matrix_of checked them)

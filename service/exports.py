@@ -17,9 +17,15 @@ from service.registry import Model
 
 
 class OnnxExports:
-    def __init__(self, size: int = 16):
+    """At most ``size`` exports and ``max_bytes`` of them in all (a float64 model near the file
+    cap exports to some megabytes: counted, a client cycling through versions cannot grow a
+    worker past the memory its pod is sized for)."""
+
+    def __init__(self, size: int = 16, max_bytes: int = 32 * 1024 * 1024):
         self.size = size
+        self.max_bytes = max_bytes
         self._lru: OrderedDict[tuple, bytes] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, model: Model, stamp) -> bytes:
@@ -35,10 +41,12 @@ class OnnxExports:
             data = to_onnx(model.network, metadata={"name": info.name, "version": info.version, "task": info.task})
         except ExportError as e:
             raise NotImplementedHere(f"{info.name} version {info.version} cannot be exported to ONNX: {e}.") from None
-        if stamp is None:  # removed meanwhile: nothing to key it by
+        if stamp is None or len(data) > self.max_bytes:  # removed meanwhile, or too large to keep: built again
             return data
         with self._lock:
-            self._lru[key] = data
-            while len(self._lru) > self.size:
-                self._lru.popitem(last=False)
+            if key not in self._lru:
+                self._lru[key] = data
+                self._bytes += len(data)
+            while len(self._lru) > self.size or self._bytes > self.max_bytes:
+                self._bytes -= len(self._lru.popitem(last=False)[1])
         return data

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from flask import Flask
@@ -71,12 +72,18 @@ def init_app(app: Flask, config) -> None:
 
 
 class _LazyJobTable:
-    """The job table, opened when first asked for (and again after a failed open), by the
-    app's configuration at that moment."""
+    """The job table, opened when first asked for by the app's configuration at that moment.
+    A failed open is remembered for ``RETRY_AFTER`` seconds: a database that is down answers
+    503 at once rather than holding a sync worker for a connect timeout on every /train call
+    and every scrape."""
+
+    RETRY_AFTER = 5.0
 
     def __init__(self, app: Flask):
         self.app = app
         self.table: joblib.JobTable | None = None
+        self._failed: tuple[float, str] | None = None  # (when, why)
+        self._reaped_at = 0.0
         self._lock = threading.Lock()
 
     def get(self) -> joblib.JobTable:
@@ -88,12 +95,27 @@ class _LazyJobTable:
             raise Unavailable(f"The job table cannot be used: {unusable}.")
         with self._lock:
             if self.table is None:
+                failed = self._failed
+                if failed is not None and time.monotonic() - failed[0] < self.RETRY_AFTER:
+                    raise Unavailable(failed[1], headers={"Retry-After": str(int(self.RETRY_AFTER))})
                 try:
                     self.table = joblib.open_jobs(config.state_dir, config.database_url,
                                                   max_queued=config.max_queued_jobs)
+                    self._failed = None
                 except joblib.Unavailable as e:
-                    raise Unavailable(f"The job table cannot be used: {e}.") from None
+                    why = f"The job table cannot be used: {e}."
+                    self._failed = (time.monotonic(), why)
+                    raise Unavailable(why) from None
         return self.table
+
+    def due_for_reaping(self, every: float) -> bool:
+        """Whether this process should look for dead workers' jobs now (at most every ``every``
+        seconds: each look is a write transaction, too dear for every read of a job)."""
+        now = time.monotonic()
+        if now - self._reaped_at < every:
+            return False
+        self._reaped_at = now
+        return True
 
     def close(self) -> None:
         if self.table is not None:
@@ -130,3 +152,7 @@ def registry(app: Flask) -> Registry:
 def jobs(app: Flask) -> joblib.JobTable:
     """The job table (503 if it cannot be used)."""
     return app.extensions[JOBS].get()
+
+
+def due_for_reaping(app: Flask, every: float) -> bool:
+    return app.extensions[JOBS].due_for_reaping(every)

@@ -153,9 +153,16 @@ def backfill(store: ModelStore, name: str, drawn_by: str, *, limit: int | None =
     except (OSError, StoreError) as e:
         log.warning("%s: cannot list the versions lacking pictures (%s)", name, _why(e))
         return done
-    for v in todo[:limit]:
+    drawn = 0
+    # A version that does not load never gets a record, so it would come first every time:
+    # it is passed over (and said), and only versions drawn count toward ``limit``; the tries
+    # are bounded too, so a store full of broken versions costs a publish little.
+    for v in todo if limit is None else todo[:4 * limit]:
+        if limit is not None and drawn >= limit:
+            break
         try:
             done[v] = draw(store, store.open(name, v), drawn_by)
+            drawn += 1
         except Exception as e:
             done[v] = _why(e)
             log.warning("%s version %s: its pictures were not drawn (%s)", name, v, done[v])
@@ -173,17 +180,11 @@ def lacking(store: ModelStore, name: str, *, incomplete: bool = False) -> list[i
             out.append(v)
         elif incomplete:
             try:
-                if read(store, name, v).missing:
+                if record.read(store, name, v).missing:
                     out.append(v)
             except (ValueError, OSError, StoreError):
                 out.append(v)  # unreadable: drawn again
     return out
-
-
-def read(store: ModelStore, name: str, version: int) -> PictureSet:
-    f, _ = store.open_attachment(name, version, record.RECORD)
-    with f:
-        return PictureSet.from_dict(json.loads(f.read()))
 
 
 def png_size(png: bytes) -> tuple[int, int]:

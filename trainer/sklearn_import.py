@@ -32,7 +32,6 @@ from types import SimpleNamespace
 import numpy as np
 
 import mlp
-from core import settings
 from core.records import ModelVersion, TrainingRecord
 from core.store import ModelStore
 from mlp.losses import get_loss
@@ -73,13 +72,13 @@ def _sklearn() -> SimpleNamespace:
 # -- reading a file --------------------------------------------------------------------------
 
 
-def read_skops(path) -> tuple[object, bytes, str | None]:
+def read_skops(path, limit: int) -> tuple[object, bytes, str | None]:
     """(the estimator, the file's bytes, the scikit-learn version that saved it) from a skops
-    file; anything else, a pickle above all, is refused with SklearnImportError."""
+    file of at most ``limit`` bytes (the store's, TINYMLP_MAX_MODEL_BYTES); anything else, a
+    pickle above all, is refused with SklearnImportError."""
     path = Path(path)
     try:
         size = path.stat().st_size
-        limit = settings.read("TINYMLP_MAX_MODEL_BYTES")
         if size > limit:
             raise SklearnImportError(f"{path.name} is {size:,} bytes, more than the {limit:,} allowed "
                                      "(TINYMLP_MAX_MODEL_BYTES); refused unread")
@@ -290,7 +289,7 @@ def import_sklearn(store: ModelStore, path_or_estimator, *, name: str, features=
     sk = _sklearn()
     if isinstance(path_or_estimator, (str, Path)):
         path = Path(path_or_estimator)
-        estimator, raw, saved_by = read_skops(path)
+        estimator, raw, saved_by = read_skops(path, store.max_model_bytes)
         source = {"source": path.name, "source_sha256": hashlib.sha256(raw).hexdigest()}
     else:
         estimator, saved_by, source = path_or_estimator, None, {}

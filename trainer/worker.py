@@ -171,7 +171,12 @@ class Worker:
                 log.info("worker %s: the job table answers again", self.id)
                 backoff.reset()
             if job is not None:
-                self.run_job(job)
+                try:
+                    self.run_job(job)
+                except GiveUp:
+                    raise
+                except Exception:  # one job's trouble never ends the worker: the next job is another
+                    log.exception("worker %s: job %s ended in an unexpected error", self.id, job.id)
             elif once:
                 return
             else:

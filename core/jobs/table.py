@@ -46,7 +46,6 @@ import orjson
 from core import db as dblib
 from core.jobs.records import Job, JobParams, JobStatus, Progress, Promotion
 
-SCHEMA_VERSION = 3
 COMPONENT = "jobs"  # this component's row in the database's schema_versions
 CHANNEL = "tinymlp_jobs"  # idle workers LISTEN here (PostgreSQL)
 # With notifications an idle worker still looks this often, in case one was missed (its
@@ -348,7 +347,9 @@ class JobTable:
         if not status.finished:
             raise ValueError(f"finish needs a final status, got {status}")
         with self._tx() as cur:
-            job = self._get(cur, job_id)
+            job = self._job(self._one(cur, "get", id=job_id))
+            if job is None:  # reaped and then removed meanwhile: not this worker's any more
+                return False
             done = self._run(cur, "finish", id=job_id, worker=worker, status=status.value,
                              progress=self._progress(progress),
                              promotion=None if promotion is None else json.dumps(promotion.to_dict()),
@@ -360,7 +361,9 @@ class JobTable:
     def requeue(self, job_id: str, worker: str) -> bool:
         """Give a running job back to the queue (its worker is shutting down before publishing)."""
         with self._tx() as cur:
-            job = self._get(cur, job_id)
+            job = self._job(self._one(cur, "get", id=job_id))
+            if job is None:  # removed meanwhile
+                return False
             done = self._run(cur, "requeue", id=job_id, worker=worker) == 1
             if done:
                 self._wake(cur, job.model)

@@ -43,10 +43,12 @@ def jobs() -> joblib.JobTable:
 
 
 def _reaped() -> joblib.JobTable:
-    # Jobs of a worker that died are failed on read too, so none stays "running" even
-    # when no worker is left to notice.
+    # Jobs of a worker that died are failed on read too (now and then: a look is a write
+    # transaction), so none stays "running" even when no worker is left to notice.
     table = jobs()
-    reap(table, registry().store, config().job_stale_after)
+    stale_after = config().job_stale_after
+    if extensions.due_for_reaping(current_app, min(1.0, stale_after / 4)):
+        reap(table, registry().store, stale_after)
     return table
 
 
@@ -165,9 +167,11 @@ def cancel_job(job_id):
     """Cancel a job: a queued one at once, a running one between its next two batches (nothing
     is published). A job that has finished or begun publishing cannot be cancelled: 409,
     saying what it published."""
-    _job(job_id)
+    _reaped()
     try:
         return jsonify(JOB.dump(jobs().cancel(job_id)))
+    except joblib.JobNotFound:  # never was, or removed meanwhile
+        raise JobNotFound(f"No job {shown(job_id)}; GET /train/jobs lists them.") from None
     except joblib.TooLateToCancel as e:
         raise Conflict(f"{str(e)[0].upper()}{str(e)[1:]}.") from None
 

@@ -11,7 +11,6 @@ document.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from flask import Blueprint, jsonify, request, send_file, send_from_directory
@@ -97,9 +96,7 @@ def picture(name, version, kind):
 
 def _record(name: str, version: int) -> PictureSet:
     """The record as read from the store: StoreError if absent or refused, ValueError if malformed."""
-    f, _ = registry().store.open_attachment(name, version, record.RECORD)
-    with f:
-        return PictureSet.from_dict(json.loads(f.read()))
+    return record.read(registry().store, name, version)
 
 
 def _absent(name: str, version: int, kind: str) -> NotFound:

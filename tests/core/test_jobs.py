@@ -474,3 +474,16 @@ def test_another_component_can_share_the_database(job_table, tmp_path):
             assert cur.fetchall() == [{"what": "x"}]
     finally:
         db.close()
+
+
+def test_a_job_removed_under_its_worker_is_not_this_workers_any_more(job_table):
+    # reaped while its worker was cut off, then deleted: the worker's finish and requeue say
+    # "not mine" (False), as for any job reaped meanwhile, and never raise
+    jobs = job_table()
+    job = jobs.submit("red", JobParams(epochs=1), parent_version=1)
+    jobs.claim("w1")
+    time.sleep(0.05)  # its heartbeat is now older than the stale period below (the database's clock)
+    assert [j.id for j in jobs.reap(stale_after=0.01)] == [job.id]
+    jobs.delete(job.id)
+    assert jobs.finish(job.id, "w1", JobStatus.SUCCEEDED) is False
+    assert jobs.requeue(job.id, "w1") is False

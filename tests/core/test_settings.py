@@ -98,6 +98,11 @@ def test_the_clients_defaults_are_the_declared_ones():
     from client.api import DEFAULT_URL
 
     assert settings.default("TINYMLP_URL") == DEFAULT_URL
+    from client.jobs import DEFAULT_EPOCHS, RELOAD_INTERVAL
+    from trainer.pipeline import CONTINUE_EPOCHS
+
+    assert DEFAULT_EPOCHS == CONTINUE_EPOCHS  # what a job asked for no epochs runs
+    assert settings.default("TINYMLP_RELOAD_INTERVAL") <= RELOAD_INTERVAL  # waiting longer is safe, shorter is not
     assert {v.name for v in settings.read_by("client")} == {"TINYMLP_URL", "TINYMLP_TRAIN_TOKEN"}
 
 

@@ -103,3 +103,12 @@ def test_any_body_is_an_answer_never_a_crash(client, body):  # the client is not
     for path in ("/predict/red", "/v2/models/red/infer"):
         r = client.post(path, data=json.dumps(body), content_type="application/json")
         assert r.status_code in (200, 400, 413, 422), (path, body, r.json)
+
+
+def test_errors_cap_what_they_echo_of_the_body(client):
+    long = "x" * 50_000  # within the test app's body limit (64 KiB)
+    r = client.post("/predict/red", json={"inputs": [[255, 0, 0]], long: 1})
+    assert r.status_code == 422 and len(r.get_data()) < 2_000, len(r.get_data())
+    r = client.post("/v2/models/red/infer", json={"inputs": [{"name": "input", "datatype": "INT64", "shape": [1, 3],
+                                                              "data": [255, 0, 0]}], "outputs": [{"name": long}]})
+    assert r.status_code == 400 and "unknown output" in r.json["error"] and len(r.get_data()) < 2_000

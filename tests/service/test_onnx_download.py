@@ -116,3 +116,14 @@ def test_documented_per_model(client):
     assert {"404", "501"} <= set(entry["responses"])
     assert json.dumps(entry).count("probabilities") >= 1
 
+
+
+def test_the_exports_kept_are_bounded_in_count_and_in_bytes(client, app):
+    from service import extensions
+
+    cache = extensions.onnx_exports(app)
+    cache.max_bytes = 2 * len(client.get("/models/iris/versions/1/model.onnx").data)
+    for name in ("red", "xor", "iris", "sine", "quadrant", "checkerboard"):
+        assert client.get(f"/models/{name}/versions/1/model.onnx").status_code == 200
+        assert cache._bytes <= cache.max_bytes and cache._bytes == sum(map(len, cache._lru.values()))
+    assert len(cache._lru) < 6

@@ -192,3 +192,11 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("trainer", "matplotli
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("content", [b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe", b'{"format": 1, "pictures": 5}'])
+def test_a_malformed_picture_record_is_a_404_saying_so_never_a_500(client, store_dir, content):
+    (store_dir / "red" / "1.pictures.json").write_bytes(content)
+    for path in ("pictures.json", "nope.png"):  # the record is read; a picture's own file is not
+        with client.get(f"/ui/models/red/versions/1/{path}") as r:
+            assert r.status_code == 404 and r.json["code"] == 404, (path, r.status_code)

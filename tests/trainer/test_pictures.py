@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+from core import pictures as picture_record
 from core.jobs import JobParams, JobStatus, Policy, SQLiteJobTable
 from core.pictures import PictureSet
 from core.store import ModelStore
@@ -37,7 +38,7 @@ def run(tmp_path, capsys):
 
 def drawn(store: ModelStore, name: str, version: int) -> PictureSet:
     """The version's record, each picture it lists checked against its file."""
-    record = pictures.read(store, name, version)
+    record = picture_record.read(store, name, version)
     assert (record.name, record.version) == (name, version)
     for p in record.pictures:
         png = store.attachment_path(name, version, f"{p.kind}.png").read_bytes()
@@ -214,4 +215,21 @@ def test_the_pictures_offered_per_task():
 def test_the_record_is_json_the_service_reads(run, tmp_path):
     run("train", "quadrant", "--epochs", "1")
     raw = json.loads((tmp_path / "models" / "quadrant" / "1.pictures.json").read_text())
-    assert PictureSet.from_dict(raw) == pictures.read(ModelStore(tmp_path / "models"), "quadrant", 1)
+    assert PictureSet.from_dict(raw) == picture_record.read(ModelStore(tmp_path / "models"), "quadrant", 1)
+
+
+def test_versions_that_do_not_load_never_keep_the_others_from_their_pictures(tmp_path):
+    store = ModelStore(tmp_path / "models")
+    task = TASKS["xor"]
+    from trainer import pipeline
+
+    for _ in range(3):
+        pipeline.train_task(task, store, config=task.train.replace(epochs=1), data=task.sample(
+            np.random.default_rng(0), 300))
+    for f in store.folder("xor").glob("*.p*"):  # their pictures gone, as before pictures were drawn at publish
+        f.unlink()
+    for v in range(4, 10):  # newer, and broken
+        (store.folder("xor") / f"{v}.json").write_text("{broken")
+    done = pictures.backfill(store, "xor", "test", limit=2)
+    drawn = [v for v, result in done.items() if not isinstance(result, str)]
+    assert drawn == [3, 2] and all(isinstance(done[v], str) for v in range(4, 10))
