@@ -31,8 +31,13 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(out)
 
 
+FIELDS = False  # whether the records' "fields" are written (JSON lines): callers may skip building them
+
+
 def setup(fmt: str, level: str) -> None:
     """The ``tinymlp`` loggers write to stdout in ``fmt`` (text or json) from ``level`` up."""
+    global FIELDS
+    FIELDS = fmt == "json"
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JSONFormatter() if fmt == "json" else
                          TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))

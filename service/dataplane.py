@@ -200,8 +200,9 @@ class Native:
 
     @classmethod
     def decode(cls, raw: bytes, body, model: Model, max_rows: int) -> tuple[np.ndarray, None]:
-        if type(body) is dict and len(body) == 1 and type(body.get("inputs")) is list:
-            rows = body["inputs"]  # what the schema would accept, and give back as it is
+        rows = _usual_rows(body)
+        if rows is not None:
+            pass  # what the schema would accept, and give back as it is
         elif type(body) is not dict:
             raise InvalidInput(_not_an_object(body, '{"inputs": %s} (a list of rows)'))
         else:
@@ -256,6 +257,14 @@ class V2:
                       "id": request_id if given_id is None else given_id, "outputs": v2_outputs(prediction, wanted)})
 
 
+def _usual_rows(body) -> list | None:
+    """The rows of a body of the usual shape (what PredictRequest accepts and gives back as it
+    is: an object holding only ``inputs``, a list), else None."""
+    if type(body) is dict and len(body) == 1 and type(rows := body.get("inputs")) is list:
+        return rows
+    return None
+
+
 def _usual_tensor(body) -> dict | None:
     """The tensor of a body of the usual shape (what InferRequest accepts and gives back as
     it is: one tensor named "input" of a known datatype, a shape of two whole numbers, a data
@@ -278,12 +287,16 @@ def _may_hold_booleans(raw: bytes) -> bool:
     return b"true" in raw or b"false" in raw
 
 
-def answer(protocol, raw: bytes, model: Model, *, max_rows: int, request_id: str) -> tuple[bytes, Served]:
-    """The answer's bytes to a predict body ``raw`` for ``model``, and what was served: decode,
-    predict, encode, with the garbage collector paused (see the module's docstring)."""
-    started = perf_counter()
+def answer(protocol, raw: bytes, model: Model, *, max_rows: int, request_id: str,
+           observed: bool = True) -> tuple[bytes, Served | None]:
+    """The answer's bytes to a predict body ``raw`` for ``model``, and what was served (None
+    unless ``observed``: nobody is listening): decode, predict, encode, with the garbage
+    collector paused (see the module's docstring)."""
+    started = perf_counter() if observed else 0.0
     with gc_paused():
         X, extra = protocol.decode(raw, parse(raw), model, max_rows)
         prediction = predict(model, X)
         payload = protocol.encode(prediction, extra, request_id)
+    if not observed:
+        return payload, None
     return payload, Served(request_id, model, X, prediction, perf_counter() - started)

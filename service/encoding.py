@@ -42,6 +42,7 @@ def _row_pieces(net) -> tuple[list[bytes], np.ndarray | None]:
 
 
 _PIECES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LABEL_ARRAYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # network -> its labels as an array
 
 
 FEW_ROWS = 8  # up to here a dict a row is faster than the columns' texts interleaved
@@ -112,11 +113,14 @@ def v2_outputs(prediction: Prediction, wanted: list[str] | None = None) -> list[
     of a classifier, ``value`` (FP32 [N, n_outputs]) of a regressor; only ``wanted`` ones if given."""
     n = len(prediction)
     if prediction.proba is not None:
-        proba = prediction.proba.astype(np.float32)
-        labels = np.asarray(prediction.model.network.labels, dtype=object)[prediction.label_index].tolist()
+        proba = prediction.proba.astype(np.float32, copy=False)  # a float32 model's already are
+        net = prediction.model.network
+        names = _LABEL_ARRAYS.get(net)
+        if names is None:
+            names = _LABEL_ARRAYS.setdefault(net, np.asarray(net.labels, dtype=object))
         out = [{"name": "probabilities", "datatype": "FP32", "shape": [n, proba.shape[1]], "data": proba.ravel()},
-               {"name": "label", "datatype": "BYTES", "shape": [n], "data": labels}]
+               {"name": "label", "datatype": "BYTES", "shape": [n], "data": names[prediction.label_index].tolist()}]
     else:
-        values = prediction.values.astype(np.float32)
+        values = prediction.values.astype(np.float32, copy=False)
         out = [{"name": "value", "datatype": "FP32", "shape": list(values.shape), "data": values.ravel()}]
     return out if wanted is None else [o for o in out if o["name"] in wanted]

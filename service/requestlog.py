@@ -10,6 +10,7 @@ import uuid
 
 from flask import Flask, g, request
 
+from core import logs
 from service import metrics
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -46,13 +47,16 @@ def register(app: Flask) -> None:
         counter.inc()
         latency.observe(elapsed)
         if log.isEnabledFor(logging.INFO):
+            fields = None
+            if logs.FIELDS:  # only JSON lines write them: the text format would build them for nothing
+                fields = {"fields": {"method": req.method, "path": req.path, "status": resp.status_code,
+                                     "ms": round(elapsed * 1e3, 2), "request_id": rid,
+                                     "model": model or None, "version": version or None,
+                                     "client": req.remote_addr,
+                                     # as the proxy in front says (whatever a client sends straight
+                                     # to gunicorn lands here too: a record, not a trusted fact)
+                                     "forwarded_for": req.environ.get("HTTP_X_FORWARDED_FOR"),
+                                     "forwarded_proto": req.environ.get("HTTP_X_FORWARDED_PROTO")}}
             log.info("%s %s %s %.1fms id=%s", req.method, req.path, resp.status_code, elapsed * 1e3, rid,
-                     extra={"fields": {"method": req.method, "path": req.path, "status": resp.status_code,
-                                       "ms": round(elapsed * 1e3, 2), "request_id": rid,
-                                       "model": model or None, "version": version or None,
-                                       "client": req.remote_addr,
-                                       # as the proxy in front says (whatever a client sends straight
-                                       # to gunicorn lands here too: a record, not a trusted fact)
-                                       "forwarded_for": req.environ.get("HTTP_X_FORWARDED_FOR"),
-                                       "forwarded_proto": req.environ.get("HTTP_X_FORWARDED_PROTO")}})
+                     extra=fields)
         return resp

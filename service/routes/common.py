@@ -45,23 +45,26 @@ def body_bytes(json_only: bool = True) -> bytes:
         raise UnsupportedMediaType(f"Content-Encoding {encoding.strip()[:40]!r} is not accepted; send the JSON body "
                                    "unencoded (no Content-Encoding header)")
     limit = current_app.config["TINYMLP"].max_body_bytes
-    too_large = TooLarge(f"The body is larger than {limit} bytes; send fewer rows per request.")
     length = environ.get("CONTENT_LENGTH")
     if length and length.isdigit() and not environ.get("wsgi.input_terminated"):
         # The usual request: read exactly what it says it sends, straight from the server's input.
         if int(length) > limit:
-            raise too_large
+            raise _too_large(limit)
         data = environ["wsgi.input"].read(int(length))
     else:
         try:
             stream = req.stream  # werkzeug frames a chunked body and refuses a Content-Length past the limit
             data = stream.read()  # whole, or (chunked) cut at the limit
             if len(data) >= limit and stream.read(1):  # cut: there was more
-                raise too_large
+                raise _too_large(limit)
         except RequestEntityTooLarge:
-            raise too_large from None
+            raise _too_large(limit) from None
     req.__dict__["_tinymlp_body"] = data
     return data
+
+
+def _too_large(limit: int) -> TooLarge:
+    return TooLarge(f"The body is larger than {limit} bytes; send fewer rows per request.")
 
 
 def _is_json(content_type: str) -> bool:
@@ -86,11 +89,11 @@ def respond(protocol, name: str, version: int | None = None, label: str | None =
     model = extensions.router(app)(name, version, label, request.headers.get("X-Routing-Key"))
     ctx.model, ctx.version = model.name, model.version
     raw = body_bytes(json_only=protocol.json_only)
+    observers = extensions.observers(app)
     payload, served = dataplane.answer(protocol, raw, model, max_rows=app.config["TINYMLP"].max_rows,
-                                       request_id=ctx.request_id)
+                                       request_id=ctx.request_id, observed=bool(observers))
     resp = app.response_class(payload, mimetype="application/json")
     resp.headers["X-Model-Version"] = str(model.version)
-    observers = extensions.observers(app)
-    if observers:
+    if served is not None:
         resp.call_on_close(lambda: extensions.notify(observers, served))
     return resp

@@ -64,6 +64,18 @@ class Parameters(fields.Dict):
         return out
 
 
+class Values(fields.Raw):
+    """A tensor's data: a list. Its values are the data plane's to check, against the tensor's
+    shape and datatype and then the model (``service.tensors``), at numpy's speed and naming
+    the element that is wrong; a marshmallow field per value cost three quarters of a
+    1,000-row request."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list):
+            raise ValidationError("must be a list of values (row-major), or of rows")
+        return value
+
+
 class InputTensor(Schema):
     class Meta:
         unknown = RAISE
@@ -75,7 +87,7 @@ class InputTensor(Schema):
     datatype = Text(required=True, validate=validate.OneOf(DATATYPES))
     shape = fields.List(Whole(validate=validate.Range(min=0)), required=True,
                         validate=validate.Length(equal=2, error="must be [N, n_features]"))
-    data = fields.List(fields.Raw(), required=True, metadata={"description": "row-major values, or rows"})
+    data = Values(required=True, metadata={"type": "array", "description": "row-major values, or rows"})
     parameters = Parameters()
 
 

@@ -8,11 +8,11 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from service.dataplane import _usual_tensor
+from service.dataplane import _usual_rows, _usual_tensor
 from service.schemas.predict import PredictRequest
 from service.schemas.v2 import DATATYPES, InferRequest
 
@@ -25,13 +25,24 @@ TENSORS = st.fixed_dictionaries(
     {}, optional={"name": st.sampled_from(["input", "x"]) | JSON, "datatype": st.sampled_from([*DATATYPES, "BF16"]),
                   "shape": NEAR | st.lists(st.integers(-1, 4), max_size=3), "data": st.lists(JSON, max_size=4) | JSON,
                   "parameters": JSON})
+# Mostly the usual shape, with one part or another wrong: the direct look's edges.
+NEAR_USUAL = st.fixed_dictionaries(
+    {"name": st.just("input") | JSON, "datatype": st.sampled_from(DATATYPES) | JSON,
+     "shape": st.lists(st.integers(-1, 4), min_size=2, max_size=2) | NEAR,
+     "data": st.lists(SCALARS, max_size=6) | JSON},
+    optional={"parameters": JSON})
 BODIES = st.fixed_dictionaries(
     {}, optional={"inputs": st.lists(TENSORS | JSON, max_size=2) | JSON, "id": st.text(max_size=3) | JSON,
                   "outputs": JSON, "parameters": JSON, "extra": JSON}) | JSON
+USUAL_BODIES = st.fixed_dictionaries({"inputs": st.lists(NEAR_USUAL, min_size=1, max_size=2)},
+                                     optional={"id": st.text(max_size=3) | JSON, "extra": JSON})
+GOOD = {"name": "input", "datatype": "INT64", "shape": [2, 3], "data": [1, 2, 3, 4, 5, 6]}
 
 
 @settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
-@given(BODIES)
+@given(BODIES | USUAL_BODIES)
+@example({"inputs": [GOOD]})
+@example({"id": "a", "inputs": [GOOD]})
 def test_a_v2_body_the_direct_look_takes_the_schema_takes_alike(body):
     tensor = _usual_tensor(body)
     if tensor is None:
@@ -41,15 +52,16 @@ def test_a_v2_body_the_direct_look_takes_the_schema_takes_alike(body):
 
 
 @settings(max_examples=300)
-@given(st.fixed_dictionaries({}, optional={"inputs": JSON, "extra": JSON}) | JSON)
+@given(st.fixed_dictionaries({}, optional={"inputs": JSON | st.lists(JSON), "extra": JSON}) | JSON)
+@example({"inputs": [[255, 0, 0]]})
 def test_a_native_body_the_direct_look_takes_the_schema_takes_alike(body):
-    direct = type(body) is dict and len(body) == 1 and type(body.get("inputs")) is list
+    rows = _usual_rows(body)
     try:
         loaded = PredictRequest().load(body)
     except ValidationError:
-        assert not direct
+        assert rows is None
         return
-    assert direct and loaded["inputs"] == body["inputs"]
+    assert rows is not None and loaded["inputs"] == rows
 
 
 def test_the_usual_shapes_take_the_direct_look():
