@@ -30,7 +30,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     TINYMLP_MODELS_DIR=/var/lib/tinymlp/models \
     TINYMLP_DATA_DIR=/var/lib/tinymlp/data \
     TINYMLP_STATE_DIR=/var/lib/tinymlp/state \
-    TINYMLP_BIND=0.0.0.0:8000
+    TINYMLP_BIND=0.0.0.0:8000 \
+    MPLCONFIGDIR=/tmp/matplotlib
+# (matplotlib's cache, in a folder the non-root user may write: its home /app is not, and the
+# root filesystem is read-only on Kubernetes, where /tmp is an emptyDir)
 RUN groupadd --gid 10001 tinymlp \
  && useradd --uid 10001 --gid tinymlp --no-create-home --home-dir /app --shell /usr/sbin/nologin tinymlp \
  && mkdir -p /var/lib/tinymlp/models /var/lib/tinymlp/data /var/lib/tinymlp/state /app/docker \
