@@ -7,18 +7,6 @@ import sys
 import pytest
 
 from core.store import ModelStore
-from trainer.cli import main
-
-
-@pytest.fixture
-def run(tmp_path, capsys):
-    def _run(*argv):
-        code = main(["--models-dir", str(tmp_path / "models"), "--data-dir", str(tmp_path / "data"),
-                     "--quiet", *argv])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return _run
 
 
 def files(tmp_path):

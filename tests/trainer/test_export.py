@@ -17,7 +17,6 @@ import pytest
 
 from core.store import ModelStore
 from tests.mlp.test_onnx_export import TOLERANCE, assert_same_labels
-from trainer.cli import main
 from trainer.tasks import TASKS
 
 
@@ -28,14 +27,6 @@ def models(seeded_store_dir, tmp_path) -> Path:
     return root
 
 
-@pytest.fixture
-def run(models, capsys):
-    def _run(*argv):
-        code = main(["--models-dir", str(models), "--quiet", *argv])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return _run
 
 
 def session(path) -> ort.InferenceSession:

@@ -19,21 +19,12 @@ from core.pictures import PictureSet
 from core.store import ModelStore
 from harness.processes import ROOT
 from trainer import pictures, plots
-from trainer.cli import main
 from trainer.tasks import TASKS
 from trainer.worker import Worker, WorkerConfig
 
 RED_MAPS = [f"regions-b{b}.png" for b in (*range(0, 256, 16), 255)]
 
 
-@pytest.fixture
-def run(tmp_path, capsys):
-    def _run(*argv):
-        code = main(["--models-dir", str(tmp_path / "models"), "--quiet", *argv])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return _run
 
 
 def drawn(store: ModelStore, name: str, version: int) -> PictureSet:

@@ -24,7 +24,6 @@ from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardSca
 from core.store import ModelStore
 from service import create_app
 from service.config import Config
-from trainer.cli import main
 from trainer.sklearn_import import SklearnImportError, import_sklearn
 
 PARITY = 1e-6
@@ -59,19 +58,8 @@ def fitted(kind: str, activation: str = "relu", scaler: str = "none", *, n=400, 
         return est.fit(X, targets(kind, X))
 
 
-@pytest.fixture
-def models(tmp_path):
-    return tmp_path / "models"
 
 
-@pytest.fixture
-def run(models, capsys):
-    def _run(*argv):
-        code = main(["--models-dir", str(models), "--quiet", *argv])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return _run
 
 
 def client(models):
