@@ -158,6 +158,9 @@ class Document:
         train.setdefault("properties", {})["examples"] = {
             "type": "array", "maxItems": train["properties"].get("examples", {}).get("maxItems", 1000),
             "items": example_schema(model), "description": "labelled rows mixed into the training data"}
+        # a canary's share comes with promote=canary alone (a rule of two fields marshmallow's declaration cannot say)
+        train["dependentSchemas"] = {"percent": {"required": ["promote"],
+                                                 "properties": {"promote": {"const": "canary"}}}}
         own = {
             f"Row-{name}": row_schema(model.info.input),
             f"Prediction-{name}": prediction_schema(model),

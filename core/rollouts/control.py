@@ -156,7 +156,8 @@ def _finish(store: ModelStore, table: RolloutTable, name: str, asked: Ending) ->
     with store.model_lock(name):
         current = read(store, name)
         if current is None:
-            raise NoRollout(f"{name} has no rollout; start one with PUT /models/{name}/rollout")
+            raise NoRollout(f"{name} has had no rollout; start one first (PUT /models/{name}/rollout, or python -m "
+                            f"trainer rollout {name} --candidate V)")
         if not current.running:
             raise NotRunning(current)
         try:
