@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import UTC, datetime
 
 import mlp
 from core.rollouts.figures import Comparer, Ending, Incompatible
-from core.rollouts.records import Guard, Guards, Mode, RecordError, Rollout, Status
+from core.rollouts.records import Guard, Guards, Mode, RecordError, Rollout, Status, now
 from core.rollouts.table import RolloutTable, UnknownRollout
 from core.store import ROLLOUT_FILE, ModelStore, NotFound, StoreError, some_versions
 
@@ -131,7 +130,7 @@ def start(store: ModelStore, table: RolloutTable, name: str, candidate: int, *, 
         except Incompatible as e:
             raise Unsuitable(f"version {candidate} cannot be compared with the stable v{stable_v}: {e}") from None
         rollout = Rollout(id=secrets.token_hex(8), model=name, status=Status.RUNNING, mode=mode, stable=stable_v,
-                          candidate=candidate, percent=float(percent), started_at=datetime.now(UTC),
+                          candidate=candidate, percent=float(percent), started_at=now(),
                           guards=guards or Guards(), tolerance=tolerance, started_by=by)
         table.begin(rollout)
         if "default" not in store.labels(name):

@@ -131,7 +131,7 @@ class Rollout:
 
     def ended(self, status: Status, reason: str, guard: Guard | None = None,
               at: datetime | None = None) -> Rollout:
-        return replace(self, status=status, reason=reason, guard=guard, ended_at=at or datetime.now(UTC))
+        return replace(self, status=status, reason=reason, guard=guard, ended_at=at or now())
 
     # -- the file ---------------------------------------------------------------------
 
@@ -184,6 +184,12 @@ class Rollout:
 _KEYS = {"id", "model", "status", "mode", "stable", "candidate", "percent", "guards", "tolerance", "started_at",
          "started_by", "ended_at", "reason", "guard"}
 _GUARD_KEYS = {"min_rows", "min_agreement", "max_p99_ratio", "auto_promote_after"}
+
+
+def now() -> datetime:
+    """The time now in UTC, to the millisecond (as the file holds it)."""
+    t = datetime.now(UTC)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
 
 
 def _real(value) -> bool:
