@@ -118,6 +118,7 @@ def start_rollout(name):
 def _change(name: str, step) -> dict:
     registry().entry(name)
     service = _service()
+    service.flush()  # this worker's counts go in before the rollout ends (and takes no more)
     try:
         rollout = step(service.store, service.table(), name, by="api")
     except _FAILURES as e:
