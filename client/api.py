@@ -79,12 +79,12 @@ class Client:
     # -- the one place calls go out --------------------------------------------------------
 
     def _call(self, method: str, path: str, parse: Callable = obj, *, json=None, params=None, auth: bool = False,
-              idempotent: bool = True):
+              idempotent: bool = True, headers: dict | None = None):
         """One call; its answer read by ``parse``, or a ClientError saying what went wrong.
         ``idempotent``: the call changes nothing, so it may be sent again."""
         url = self.url + path
         request_id = uuid.uuid4().hex
-        headers = {"X-Request-ID": request_id}
+        headers = {**(headers or {}), "X-Request-ID": request_id}
         if auth and self.token:
             headers["Authorization"] = b"Bearer " + self.token.encode()  # UTF-8, as curl sends it
         answer = self.transport.send(method, url, idempotent=idempotent, headers=headers, json=json, params=params)
@@ -103,11 +103,13 @@ class Client:
     # -- predictions ---------------------------------------------------------------------
 
     def predict(self, model: str, rows: Iterable[Row], version: int | None = None,
-                label: str | None = None) -> Predictions:
+                label: str | None = None, routing_key: str | None = None) -> Predictions:
         """Predictions for ``rows`` (lists in the model's feature order, or objects keyed by
         feature name), by the served version, a pinned ``version`` or a ``label``'s. Large
         inputs go in batches within the service's row limit, answers joined in order; an
-        answer with fewer (or more) predictions than rows sent is an error.
+        answer with fewer (or more) predictions than rows sent is an error. ``routing_key`` (a
+        user or session id, sent as ``X-Routing-Key``): while a rollout runs, the same key is
+        answered by the same version every time.
 
             >>> client.predict("red", [[255, 0, 0], {"r": 0, "g": 0, "b": 255}]).labels
             ['red', 'not_red']
@@ -119,6 +121,10 @@ class Client:
         rows = list(rows)
         if not rows:
             raise ValueError("no rows to predict")
+        if routing_key is not None and not (isinstance(routing_key, str) and routing_key.isprintable()
+                                            and routing_key.isascii() and routing_key.strip()):
+            raise ValueError(f"a routing key is a line of printable ASCII (a user or session id), got {routing_key!r}")
+        extra = {"X-Routing-Key": routing_key} if routing_key is not None else None
         out: list[Prediction] = []
         answers: list[dict] = []
         start, size = 0, self.batch_size
@@ -126,7 +132,7 @@ class Client:
             batch = rows[start:start + size]
             try:
                 body, (_, predictions) = self._call("POST", path, partial(_with_predictions, len(batch)),
-                                                    json={"inputs": batch})
+                                                    json={"inputs": batch}, headers=extra)
             except TooLarge:
                 if size == 1:
                     raise

@@ -148,7 +148,7 @@ def cmd_predict(client: Client, args) -> None:
         rows += read_rows(args.file)
     if not rows:
         raise Usage("give rows (255,0,0 ...) or --file")
-    answer = client.predict(args.model, rows, version=args.version, label=args.label)
+    answer = client.predict(args.model, rows, version=args.version, label=args.label, routing_key=args.routing_key)
     if args.json:  # the service's answer as it came (one a line, if the rows took several requests)
         for raw in answer.answers:
             print(json.dumps(raw))
@@ -361,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--file", help="rows from a CSV (a header of feature names is fine) or JSON-lines file; - for stdin")
     s.add_argument("--model-version", dest="version", type=positive_whole, help="a pinned version")
     s.add_argument("--label", help="the version a label points at")
+    s.add_argument("--routing-key", metavar="KEY",
+                   help="a user or session id: while a rollout runs, the same key gets the same version")
     s.add_argument("--json", action="store_true", help="print the service's answer as it came (JSON)")
 
     s = command("models", "the models, their versions and labels")
