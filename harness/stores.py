@@ -62,3 +62,16 @@ def publish_opposite(store: ModelStore, name: str, version: int | None = None):
     with store.default_pinned(name):  # as a job publishes: served only if promoted
         return store.publish(name, net, **{**meta, "parent": source.version,
                                            "training": {"trained_by": "imported", "source": "opposite-columns"}})
+
+
+def publish_nudged(store: ModelStore, name: str, scale: float, seed: int = 0):
+    """Publish a copy of the served version with noise of ``scale`` added to its output layer's
+    weights (0: the same network), ``default`` pinned first: a candidate that agrees with it on
+    most rows but not all. Returns the published version."""
+    net = store.load(name)
+    rng = np.random.default_rng(seed)
+    net.layers[-1].W[...] += rng.normal(0, scale, net.layers[-1].W.shape) if scale else 0
+    net.weights_changed()
+    meta = {k: v for k, v in net.metadata.items() if k not in ("name", "version")}
+    with store.default_pinned(name):
+        return store.publish(name, net, **meta)

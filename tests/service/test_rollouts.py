@@ -17,7 +17,7 @@ from core.rollouts import control
 from core.rollouts.figures import Comparer, figures
 from core.rollouts.records import Status
 from core.store import ModelStore
-from harness.stores import publish_opposite
+from harness.stores import publish_nudged, publish_opposite
 from service import create_app, extensions
 from service.config import Config
 from service.schemas.rollouts import RolloutAnswer
@@ -43,13 +43,8 @@ def store_dir(seeded_store_dir, tmp_path):
     shutil.copytree(seeded_store_dir, root)
     store = ModelStore(root)
     assert publish_opposite(store, "red").version == 2  # answers the opposite class
-    rng = np.random.default_rng(7)
-
-    def nudge(net):  # a near copy: agrees on most rows, not all
-        net.layers[-1].W[...] += rng.normal(0, 0.5, net.layers[-1].W.shape)
-
-    assert _publish_changed(store, "red", nudge) == 3
-    assert _publish_changed(store, "red", lambda net: None) == 4  # the same network: agrees everywhere
+    assert publish_nudged(store, "red", 0.5, seed=7).version == 3  # a near copy: agrees on most rows, not all
+    assert publish_nudged(store, "red", 0.0).version == 4  # the same network: agrees everywhere
 
     def narrow(net):  # refuses red above 100
         spec = net.input_spec
