@@ -395,3 +395,24 @@ def test_prune_keeps_a_running_rollouts_versions(red_store, table):
     assert report.kept == {1: "labelled default", 2: "the candidate of a running rollout"}
     control.end(red_store, table, "red")
     assert red_store.prune("red", keep=0, dry_run=True).removed == [2]
+
+
+@pytest.mark.parametrize("n", [1, 3, 7, 8, 50])
+def test_a_few_rows_are_compared_in_python_exactly_as_numpy_compares_them(n):
+    rng = np.random.default_rng(n)
+    for s_spec, c_spec in ((OutputSpec("classifier", ("a", "b", "c"), 3), OutputSpec("classifier", ("c", "a", "b"), 3)),
+                           (OutputSpec("regressor", None, 2), OutputSpec("regressor", None, 2))):
+        comparer = Comparer.of(s_spec, c_spec, 0.3)
+        stable, candidate = (rng.random((n, s_spec.n_outputs)).astype(np.float32) for _ in range(2))
+        if comparer.columns:  # one row agreeing: the candidate's columns hold the stable's values
+            candidate[0, list(comparer.columns)] = stable[0]
+        else:
+            candidate[0] = stable[0]
+        if n > 1:
+            candidate[-1, 0] = candidate[-1, 1]  # a tie: the first largest is the label
+        few, many = comparer._few(stable.tolist(), candidate.tolist()), comparer._many(stable, candidate)
+        assert few[:2] == many[:2] and few[3] == many[3] and few[1] >= 1
+        if n < 8:  # numpy sums fewer than 8 in order, as Python does: the same bits
+            assert few[2] == many[2]
+        else:
+            assert few[2] == pytest.approx(many[2], rel=1e-12)
