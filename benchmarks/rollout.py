@@ -12,7 +12,9 @@ logging), on a store holding red trained as `make train` trains it (v1), a near 
     (target: equal);
 (d) the cost, one-row predicts with wrk (16 connections, unkeyed): no rollout, a 10% split
     and a shadow of every request, in alternating rounds; median requests/s and p99, and the
-    median of the per-round ratios (targets: split >= 0.9x, shadow >= 0.7x, p99 <= 1.5x);
+    median of the per-round ratios (targets: split >= 0.9x, shadow >= 0.7x, p99 <= 1.5x); and
+    the gunicorn workers' CPU time per request (from /proc), which a busy shared machine
+    disturbs far less than the throughput;
 (e) the guard: a shadow of the opposite-class copy under 4 client threads until it is rolled
     back, then 2 s more; rows compared when it tripped (target <= min_rows + 100), failed
     requests (target 0) and the versions that answered (target: only the stable).
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -172,7 +175,24 @@ def share_and_stickiness(base: str, store_root: Path) -> None:
     end(base)
 
 
-def cost(base: str, tmp: str, rounds: int, seconds: int, connections: int) -> None:
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(master_pid: int) -> float:
+    """CPU seconds (user and system) the gunicorn master's workers have used so far: a cost
+    that other processes on a shared machine disturb far less than throughput."""
+    total = 0.0
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    for pid in children:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+    return total
+
+
+def cost(base: str, tmp: str, rounds: int, seconds: int, connections: int, master_pid: int) -> None:
     script = post_script(tmp, "one", {"inputs": [[255, 0, 0]]})
     url = base + "/predict/red"
     configs = {"none": None, "split": {"candidate": 2, "percent": 10, "min_rows": 10**9},
@@ -183,22 +203,28 @@ def cost(base: str, tmp: str, rounds: int, seconds: int, connections: int) -> No
         for name in order:
             if configs[name] is not None:
                 start(base, **configs[name])
-            runs[name].append(wrk(url, seconds, connections, script))
+            before = cpu_seconds(master_pid)
+            run = wrk(url, seconds, connections, script)
+            run["cpu_ms"] = (cpu_seconds(master_pid) - before) * 1e3 / max(run["requests"], 1)
+            runs[name].append(run)
             if configs[name] is not None:
                 end(base)
-    med = {k: {m: statistics.median(x[m] for x in v) for m in ("rps", "p99_ms")} for k, v in runs.items()}
+    med = {k: {m: statistics.median(x[m] for x in v) for m in ("rps", "p99_ms", "cpu_ms")} for k, v in runs.items()}
     failed = {k: sum(x["failed"] for x in v) for k, v in runs.items()}
     print(f"(d) one-row predicts, wrk {connections} connections, {rounds} rounds of {seconds} s each:")
     for name, what in (("none", "no rollout"), ("split", "10% split "), ("shadow", "shadow    ")):
         print(f"    {what}  median {med[name]['rps']:7.0f} req/s  median p99 {med[name]['p99_ms']:6.2f} ms  "
-              f"failed {failed[name]}  (runs: " + ", ".join(f"{x['rps']:.0f}" for x in runs[name]) + ")")
+              f"worker CPU {med[name]['cpu_ms']:.3f} ms a request  failed {failed[name]}  (runs: "
+              + ", ".join(f"{x['rps']:.0f}" for x in runs[name]) + ")")
     for name, target in (("split", 0.9), ("shadow", 0.7)):
         ratios = [x["rps"] / n["rps"] for x, n in zip(runs[name], runs["none"])]
         p99 = [x["p99_ms"] / n["p99_ms"] for x, n in zip(runs[name], runs["none"])]
         r, q = statistics.median(ratios), statistics.median(p99)
+        cpu = statistics.median(x["cpu_ms"] / n["cpu_ms"] for x, n in zip(runs[name], runs["none"]))
         print(f"    {name}/none: throughput {r:.2f}x (target >= {target}x: {'met' if r >= target else 'NOT met'}; "
               "per round " + ", ".join(f"{x:.2f}" for x in ratios) + f"), p99 {q:.2f}x (target <= 1.5x: "
-              f"{'met' if q <= 1.5 else 'NOT met'}; per round " + ", ".join(f"{x:.2f}" for x in p99) + ")")
+              f"{'met' if q <= 1.5 else 'NOT met'}; per round " + ", ".join(f"{x:.2f}" for x in p99) + ")"
+              f"; worker CPU a request {cpu:.2f}x")
 
 
 def guard(base: str) -> None:
@@ -265,7 +291,7 @@ def main(argv=None) -> None:
                       f"{'PostgreSQL' if postgres else 'SQLite'}; red v1 as make train trains it, v2 a near copy, "
                       "v3 its opposite")
                 share_and_stickiness(server.base, store.root)
-                cost(server.base, tmp, args.rounds, args.seconds, args.connections)
+                cost(server.base, tmp, args.rounds, args.seconds, args.connections, server.proc.pid)
                 guard(server.base)
         finally:
             if postgres is not None:

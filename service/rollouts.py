@@ -93,6 +93,7 @@ class RolloutService:
         self._spreads: dict[str, itertools.count] = {}
         self._start = random.random()
         self._comparers: dict[tuple, Comparer] = {}
+        self._same: dict[tuple, bool] = {}  # (versions, and the loaded objects) -> the same input spec?
         self._wake, self._stop = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
         self._next_check = 0.0
@@ -191,11 +192,10 @@ class RolloutService:
             self._local.pending = (prediction, rollout, stable, candidate, STABLE)
         return prediction
 
-    @staticmethod
-    def _rows_for(candidate, stable, X: np.ndarray) -> np.ndarray:
+    def _rows_for(self, candidate, stable, X: np.ndarray) -> np.ndarray:
         """Rows the stable's input took, checked against the candidate's (its own bounds, whole
         numbers): rows it refuses are its failure, never the client's."""
-        if candidate.spec == stable.spec:
+        if self._same_input(stable, candidate):
             return X
         try:
             return check_matrix(X, candidate.spec, "inputs")
@@ -233,6 +233,14 @@ class RolloutService:
             due = tally.compared >= FLUSH_ROWS
         if due:
             self._wake.set()
+
+    def _same_input(self, stable, candidate) -> bool:
+        key = (stable.version, candidate.version, id(stable), id(candidate))
+        same = self._same.get(key)
+        if same is None:  # versions are immutable: asked once per pair of loaded versions
+            same = stable.spec == candidate.spec
+            self._same = {key: same}
+        return same
 
     def _comparer(self, rollout: Rollout, stable, candidate) -> Comparer:
         key = (rollout.id, stable.version, candidate.version)
