@@ -99,9 +99,10 @@ class Comparer:
 
 
     def _few(self, stable: list, candidate: list) -> tuple[int, int, float, float]:
-        """``rows`` for a few rows in plain Python: a one-row request's comparison costs a third
-        of numpy's calls. The same numbers: the first largest output is the label (as argmax
-        takes it), differences in float64, summed in order (as numpy sums fewer than 8)."""
+        """``rows`` for a few rows in plain Python, where numpy's dozen calls (each with its own
+        overhead) would cost more than the arithmetic; ``benchmarks.rollout`` measures a shadow's
+        whole cost per request. The same numbers: the first largest output is the label (as
+        argmax takes it), differences in float64, summed in order (as numpy sums fewer than 8)."""
         agreed, total, largest = 0, 0.0, 0.0
         for s, c in zip(stable, candidate):
             if self.classifier:
