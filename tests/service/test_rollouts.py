@@ -199,7 +199,15 @@ def test_a_candidate_that_refuses_rows_is_a_candidate_error_and_the_stable_answe
 # -- guards --------------------------------------------------------------------------------------
 
 
+def _endings(client) -> float:
+    """tinymlp_rollout_endings_total for red rolled back by min_agreement, in this process so far."""
+    found = re.search(r'tinymlp_rollout_endings_total\{guard="min_agreement",model="red",status="rolled_back"\} (\S+)',
+                      client.get("/metrics").data.decode())
+    return float(found.group(1)) if found else 0.0
+
+
 def test_the_guard_rolls_back_a_candidate_that_answers_the_opposite_class(client, app, store_dir):
+    before = _endings(client)
     _start(client, app, candidate=2, mode="shadow")
     service = extensions.rollouts(app)
     answers = []
@@ -217,10 +225,8 @@ def test_the_guard_rolls_back_a_candidate_that_answers_the_opposite_class(client
     for rows in (_rows(9000 + j, 1) for j in range(20)):  # the stable keeps serving; nothing more is compared
         assert _predict(client, rows)["version"] == 1
     assert _figures(client, app)["rows_compared"] == frozen
-    text = client.get("/metrics").data.decode()
-    assert re.search(r'tinymlp_rollout_endings_total\{guard="min_agreement",model="red",status="rolled_back"\} 1',
-                     text), text
-    assert 'tinymlp_rollout_status{model="red",status="rolled_back"} 1.0' in text
+    assert _endings(client) == before + 1  # counted once, by the worker whose claim won
+    assert 'tinymlp_rollout_status{model="red",status="rolled_back"} 1.0' in client.get("/metrics").data.decode()
 
 
 def test_auto_promote_after_moves_default_once_enough_rows_agree(client, app, store_dir):
