@@ -247,10 +247,10 @@ class Client:
                 tolerance: float | None = None) -> Rollout:
         """With ``candidate``: start a rollout of that version against the one served now (needs
         the token; sent once): ``percent`` of unpinned requests go to it (default 10), or with
-        ``shadow`` it runs beside the stable on every request (``percent``: a share of them),
-        unseen. The guards: ``min_rows``, ``min_agreement``, ``max_p99_ratio`` (None: no latency
-        guard), ``auto_promote_after``; ``tolerance`` for a regressor. Without: the model's
-        rollout now (running, or its last) and its figures.
+        ``shadow`` it runs beside the stable on every request, unseen. The guards: ``min_rows``,
+        ``min_agreement``, ``max_p99_ratio`` (None: no latency guard), ``auto_promote_after``;
+        ``tolerance`` for a regressor. Without: the model's rollout now (running, or its last)
+        and its figures.
 
             >>> client.rollout("red", candidate=3, percent=10).status
             'running'

@@ -275,7 +275,7 @@ def _ms(value) -> str:
 
 def rollout_text(r: Rollout) -> str:
     """A rollout and its figures in a few lines (what the service says, escaped)."""
-    share = f"{r.percent:g}%" + (" shadowed" if r.mode == "shadow" else "")
+    share = "every request shadowed" if r.mode == "shadow" else f"{r.percent:g}%"
     lines = [f"{printable(r.model)}: rollout {printable(r.id)} {printable(r.status)} ({printable(r.mode)}, {share}): "
              f"v{r.candidate} against v{r.stable}, started {printable(r.started_at)}"
              + (f", ended {printable(r.ended_at)}" if r.ended_at else "")]
@@ -413,10 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("--status", action="store_true", help="the rollout and its figures (the default)")
     act.add_argument("--promote", action="store_true", help="move the default label to the candidate; ends it")
     act.add_argument("--end", action="store_true", help="end it; the stable stays served")
-    s.add_argument("--percent", type=share, help="the candidate's share of unpinned requests (default 10); with "
-                                                 "--shadow, the share of requests it shadows (default 100)")
-    s.add_argument("--shadow", action="store_true",
-                   help="the stable answers every request; the candidate runs on the same rows, unseen")
+    mode = s.add_mutually_exclusive_group()
+    mode.add_argument("--percent", type=share, help="a split: the candidate's share of unpinned requests (default 10)")
+    mode.add_argument("--shadow", action="store_true",
+                      help="a shadow: the stable answers every request; the candidate runs on the same rows, unseen")
     s.add_argument("--min-rows", type=positive_whole, help="compared rows before any guard acts (default 200)")
     s.add_argument("--min-agreement", type=fraction, help="roll back below this agreement (default 0.9)")
     latency = s.add_mutually_exclusive_group()

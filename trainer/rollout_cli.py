@@ -2,7 +2,7 @@
 command line, with the same steps and figures as the HTTP API (``core.rollouts``).
 
     python -m trainer rollout red --candidate 3 --percent 10      # split: v3 answers 10%
-    python -m trainer rollout red --candidate 3 --shadow          # shadow: v3 runs beside, unseen
+    python -m trainer rollout red --candidate 3 --shadow          # shadow: v3 runs beside every request, unseen
     python -m trainer rollout red [--status] [--json]             # the figures
     python -m trainer rollout red --promote                       # default -> the candidate
     python -m trainer rollout red --end                           # the stable stays
@@ -69,10 +69,10 @@ def add_parser(sub) -> None:
     act.add_argument("--status", action="store_true", help="the rollout and its figures (the default)")
     act.add_argument("--promote", action="store_true", help="move the default label to the candidate; ends it")
     act.add_argument("--end", action="store_true", help="end it; the stable stays served")
-    p.add_argument("--percent", type=_share, help="the candidate's share of unpinned requests (default 10); with "
-                                                  "--shadow, the share of requests it shadows (default 100)")
-    p.add_argument("--shadow", action="store_true", help="the stable answers every request; the candidate runs on "
-                                                         "the same rows, unseen")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--percent", type=_share, help="a split: the candidate's share of unpinned requests (default 10)")
+    mode.add_argument("--shadow", action="store_true", help="a shadow: the stable answers every request; the "
+                                                            "candidate runs on the same rows, unseen")
     p.add_argument("--min-rows", type=_whole, help="compared rows before any guard acts (default 200)")
     p.add_argument("--min-agreement", type=_number(0, 1, "a number from 0 to 1"),
                    help="roll back when agreement falls below it (default 0.9)")
@@ -153,7 +153,7 @@ def _show(f: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(f))
         return
-    share = f"{f['percent']:g}%" + (" shadowed" if f["mode"] == "shadow" else "")
+    share = "every request shadowed" if f["mode"] == "shadow" else f"{f['percent']:g}%"
     print(f"{f['model']}: rollout {f['id']} {f['status']} ({f['mode']}, {share}): v{f['candidate']} against "
           f"v{f['stable']}, started {f['started_at']}" + (f" by {f['started_by']}" if f["started_by"] else "")
           + (f", ended {f['ended_at']}" if f["ended_at"] else ""))

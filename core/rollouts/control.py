@@ -98,6 +98,8 @@ def start(store: ModelStore, table: RolloutTable, name: str, candidate: int, *, 
           percent: float | None = None, guards: Guards | None = None, tolerance: float | None = None,
           by: str = "api") -> Rollout:
     """Start a rollout of ``candidate`` against the version served now (see the module's docstring)."""
+    if mode is Mode.SHADOW and percent is not None:
+        raise Unsuitable("percent is a split's share; a shadow runs beside every request: leave percent out")
     if percent is None:
         percent = 10.0 if mode is Mode.SPLIT else 100.0
     with store.model_lock(name):

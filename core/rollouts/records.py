@@ -2,8 +2,8 @@
 
 A rollout compares a candidate version with the stable one (the version served when it
 started): ``split`` sends ``percent`` of the unpinned requests to the candidate, which
-answers them; ``shadow`` lets the stable answer every request and runs the candidate on
-``percent`` of them (all, by default), unseen. Its guards say when it rolls back by itself.
+answers them; ``shadow`` lets the stable answer every request and runs the candidate on the
+same rows, unseen (its ``percent`` is 100). Its guards say when it rolls back by itself.
 Statuses: running -> promoted (the default label moved to the candidate) | rolled_back (a
 guard tripped) | ended (on request, or because what it compared went away). The last
 rollout's record stays in the file after it ends.
@@ -95,7 +95,7 @@ class Rollout:
     mode: Mode
     stable: int
     candidate: int
-    percent: float  # split: the candidate's share of requests; shadow: the share it shadows
+    percent: float  # split: the candidate's share of requests; shadow: 100, every request
     started_at: datetime  # UTC
     guards: Guards = field(default_factory=Guards)
     tolerance: float | None = None  # regressors: the largest |difference| that still agrees

@@ -4,7 +4,7 @@ a test holds the two together, field for field)."""
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from core.rollouts.records import Guard, Mode, Status
 from core.store import MAX_VERSION
@@ -23,8 +23,8 @@ class RolloutRequest(Schema):
         "description": "split: the candidate answers its share of unpinned requests; shadow: the stable answers "
                        "every request and the candidate runs on the same rows, unseen"})
     percent = Real(validate=validate.Range(0, 100, min_inclusive=False), metadata={
-        "description": "split: the candidate's share of unpinned requests (default 10); shadow: the share of "
-                       "requests it shadows (default 100)", "exclusiveMinimum": 0})
+        "description": "split only: the candidate's share of unpinned requests (default 10); a shadow runs "
+                       "beside every request", "exclusiveMinimum": 0})
     min_rows = Whole(validate=validate.Range(1, MAX_ROWS_GUARD),
                      metadata={"description": "compared rows before any guard acts (default 200)"})
     min_agreement = Real(validate=validate.Range(0, 1), metadata={
@@ -39,6 +39,17 @@ class RolloutRequest(Schema):
     tolerance = Real(allow_none=True, validate=validate.Range(min=0), metadata={
         "description": "regressors: the largest difference of a value that still counts as agreeing (default: "
                        "the stable's held-out RMSE); classifiers agree on the label and ignore it"})
+
+    @validates_schema
+    def _percent_is_a_splits(self, data, **kwargs):
+        if data.get("mode") is Mode.SHADOW and "percent" in data:
+            raise ValidationError("percent is a split's share; a shadow runs beside every request: leave it out",
+                                  "percent")
+
+
+# A rule of two fields the declaration above cannot say in the document (service.openapi adds it):
+# percent comes with a split only.
+DOCUMENT_RULES = {"RolloutRequest": {"dependentSchemas": {"percent": {"properties": {"mode": {"const": "split"}}}}}}
 
 
 class ArmCounts(Answer):
@@ -73,7 +84,7 @@ class RolloutAnswer(Answer):
     mode = fields.Enum(Mode, by_value=True, required=True)
     stable = fields.Integer(required=True, metadata={"description": "the version served when it started"})
     candidate = fields.Integer(required=True)
-    percent = fields.Float(required=True)
+    percent = fields.Float(required=True, metadata={"description": "split: the candidate's share; shadow: 100"})
     started_at = fields.String(required=True, metadata={"format": "date-time"})
     ended_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
     started_by = fields.String(required=True, allow_none=True, metadata={"description": "api, cli or job <id>"})

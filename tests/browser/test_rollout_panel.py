@@ -11,8 +11,7 @@ import pytest
 from core.store import ModelStore
 from harness.processes import Gunicorn
 from harness.stores import publish_nudged
-from tests.browser.test_pages import browser, page  # noqa: F401 - the browser and a fresh page per test
-from tests.browser.test_pages import pytestmark  # noqa: F401 - skipped as they are
+from tests.browser.test_pages import browser, page, pytestmark  # noqa: F401 - a fresh page; skipped alike
 from tests.e2e.conftest import call
 
 TOKEN = "panel-token-0123456789abcd"

@@ -71,6 +71,8 @@ def test_refusals_are_the_errors_of_their_kind(client, service):
         client.rollout("xor", 9)
     with pytest.raises(InvalidInput, match="percent"):
         client.rollout("xor", 2, percent=0)
+    with pytest.raises(InvalidInput, match="a shadow runs beside every request"):
+        client.rollout("xor", 2, percent=10, shadow=True)
     with pytest.raises(NotFound, match="no rollout"):
         client.rollout("xor")
     with pytest.raises(ValueError, match="go with a candidate"):
@@ -90,7 +92,7 @@ def _tinymlp(service, *args, token=True):
 
 def test_tinymlp_rollout_from_start_to_end(service, tmp_path):
     code, out, err = _tinymlp(service, "rollout", "quadrant", "--candidate", "2", "--shadow", "--min-rows", "1000000")
-    assert code == 0 and "running (shadow, 100% shadowed): v2 against v1" in out, err
+    assert code == 0 and "running (shadow, every request shadowed): v2 against v1" in out, err
     _every_worker_routes()
     for i in range(10):
         assert _tinymlp(service, "predict", "quadrant", f"{i % 5 - 2},1", "--routing-key", f"u{i}")[0] == 0
@@ -108,6 +110,7 @@ def test_tinymlp_rollout_from_start_to_end(service, tmp_path):
     (["rollout", "quadrant", "--percent", "5"], True, "--percent goes with --candidate"),
     (["rollout", "quadrant", "--candidate", "2", "--percent", "0"], True, "a percent above 0 and at most 100"),
     (["rollout", "quadrant", "--promote", "--end"], True, "not allowed with argument"),
+    (["rollout", "quadrant", "--candidate", "2", "--shadow", "--percent", "5"], True, "not allowed with argument"),
     (["rollout", "purple"], True, "No model named 'purple'"),
     (["train", "quadrant", "--percent", "5"], True, "--percent is the share of a canary rollout"),
 ])

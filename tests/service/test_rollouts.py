@@ -156,11 +156,11 @@ def _replay(store_dir, requests, answered_by, stable=1, candidate=3):
 
 @pytest.mark.parametrize("mode", ["split", "shadow"])
 def test_the_figures_equal_an_offline_replay_of_the_same_rows(client, app, store_dir, mode):
-    _start(client, app, candidate=3, mode=mode, percent=30, **NEVER)
+    _start(client, app, candidate=3, mode=mode, **({"percent": 30} if mode == "split" else {}), **NEVER)
     requests = [_rows(i, 1 + i % 5) for i in range(400)]
     answers = [_predict(client, rows, key=f"k{i}") for i, rows in enumerate(requests)]
-    rollout = control.read(ModelStore(store_dir), "red")
-    compared = [rows if rollout.takes(f"k{i}") else None for i, rows in enumerate(requests)]
+    rollout = control.read(ModelStore(store_dir), "red")  # a shadow compares every request
+    compared = [rows if mode == "shadow" or rollout.takes(f"k{i}") else None for i, rows in enumerate(requests)]
     if mode == "split":  # the candidate answered exactly the requests whose key it takes
         assert [a["version"] for a in answers] == [3 if c is not None else 1 for c in compared]
     else:
@@ -284,6 +284,8 @@ def test_promote_moves_default_and_the_record_stays_readable(client, app, store_
     ("PUT", "/models/red/rollout", {"candidate": 2, "percent": 0}, AUTH, 422, "percent"),
     ("PUT", "/models/red/rollout", {"candidate": 2, "percent": 100.5}, AUTH, 422, "percent"),
     ("PUT", "/models/red/rollout", {"candidate": 2, "mode": "canary"}, AUTH, 422, "mode"),
+    ("PUT", "/models/red/rollout", {"candidate": 2, "mode": "shadow", "percent": 10}, AUTH, 422,
+     "a shadow runs beside every request"),
     ("PUT", "/models/red/rollout", {"candidate": 2, "min_agreement": 1.5}, AUTH, 422, "min_agreement"),
     ("PUT", "/models/red/rollout", {"candidate": 2, "min_rows": 0}, AUTH, 422, "min_rows"),
     ("PUT", "/models/red/rollout", {"candidate": 2, "max_p99_ratio": 0.5}, AUTH, 422, "max_p99_ratio"),
@@ -369,6 +371,11 @@ def test_a_canary_share_goes_with_promote_canary_only(client):
     doc = client.get("/openapi.json").json
     assert doc["components"]["schemas"]["TrainRequest-red"]["dependentSchemas"]["percent"]["properties"] == {
         "promote": {"const": "canary"}}
+
+
+def test_the_document_says_percent_comes_with_a_split(client):
+    rule = client.get("/openapi.json").json["components"]["schemas"]["RolloutRequest"]["dependentSchemas"]
+    assert rule == {"percent": {"properties": {"mode": {"const": "split"}}}}
 
 
 def test_without_its_database_a_rollout_cannot_start_and_serving_goes_on(store_dir):

@@ -51,7 +51,7 @@ def test_start_follow_and_promote_from_the_command_line(run, models):
 
 def test_a_shadow_without_a_latency_guard_then_end_it(run, models):
     code, out, _ = run("red", "--candidate", "2", "--shadow", "--no-latency-guard", "--min-agreement", "0.5")
-    assert code == 0 and "running (shadow, 100% shadowed)" in out and "max_p99_ratio -" in out
+    assert code == 0 and "running (shadow, every request shadowed)" in out and "max_p99_ratio -" in out
     code, out, _ = run("red", "--end")
     assert code == 0 and "ended" in out and "the stable stays" in out
     assert ModelStore(models).labels("red")["default"] == 1
@@ -91,7 +91,8 @@ def test_bad_input_is_one_line_and_exit_1(run, models, argv, says):
 
 @pytest.mark.parametrize("argv", [["red", "--candidate", "2", "--percent", "0"], ["red", "--candidate", "x"],
                                   ["red", "--candidate", "2", "--min-agreement", "2"],
-                                  ["red", "--promote", "--end"], ["red", "--max-p99-ratio", "2", "--no-latency-guard"]])
+                                  ["red", "--promote", "--end"], ["red", "--max-p99-ratio", "2", "--no-latency-guard"],
+                                  ["red", "--candidate", "2", "--shadow", "--percent", "5"]])
 def test_a_usage_mistake_is_refused_by_the_parser(run, models, argv):
     with pytest.raises(SystemExit) as e:
         run(*argv)
