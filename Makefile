@@ -161,6 +161,7 @@ bench: $(VENV)/.bench system-packages
 	$(BIN)/python -m benchmarks.client_calls
 	$(BIN)/python -m benchmarks.vs_mlserver
 	$(BIN)/python -m benchmarks.travel
+	$(BIN)/python -m benchmarks.rollout
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info test-output

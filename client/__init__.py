@@ -26,8 +26,9 @@ from client.errors import (
     UnexpectedAnswer,
 )
 from client.jobs import Job
+from client.rollouts import Rollout
 from client.types import ModelInfo, Prediction, Predictions, Readiness
 
 __all__ = ["Client", "ClientError", "Conflict", "InvalidInput", "Job", "ModelInfo", "NotFound", "Prediction",
-           "Predictions", "RateLimited", "Readiness", "TooLarge", "TooLargeAnswer", "Unauthorized", "Unavailable",
-           "UnexpectedAnswer", "__version__"]
+           "Predictions", "RateLimited", "Readiness", "Rollout", "TooLarge", "TooLargeAnswer", "Unauthorized",
+           "Unavailable", "UnexpectedAnswer", "__version__"]

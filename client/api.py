@@ -24,6 +24,7 @@ from client.answers import Malformed, list_of, nullable, obj, text
 from client.answers import field as get
 from client.errors import BY_STATUS, ClientError, RateLimited, TooLarge, Unavailable, UnexpectedAnswer
 from client.jobs import Job
+from client.rollouts import Rollout
 from client.text import printable, shortened
 from client.transport import MAX_ANSWER_BYTES, Answer, Transport
 from client.types import ModelInfo, Prediction, Predictions, Readiness, models_answer, predictions_answer
@@ -33,6 +34,7 @@ MAX_ROWS = 10_000  # rows per request: the service's default TINYMLP_MAX_ROWS (a
 PAGE = 1000  # the most jobs GET /train/jobs gives in one page
 
 Row = Sequence[float] | dict[str, float]
+_UNSET = object()  # an argument not given (where None means something)
 
 
 class Client:
@@ -78,12 +80,12 @@ class Client:
     # -- the one place calls go out --------------------------------------------------------
 
     def _call(self, method: str, path: str, parse: Callable = obj, *, json=None, params=None, auth: bool = False,
-              idempotent: bool = True):
+              idempotent: bool = True, headers: dict | None = None):
         """One call; its answer read by ``parse``, or a ClientError saying what went wrong.
         ``idempotent``: the call changes nothing, so it may be sent again."""
         url = self.url + path
         request_id = uuid.uuid4().hex
-        headers = {"X-Request-ID": request_id}
+        headers = {**(headers or {}), "X-Request-ID": request_id}
         if auth and self.token:
             headers["Authorization"] = b"Bearer " + self.token.encode()  # UTF-8, as curl sends it
         answer = self.transport.send(method, url, idempotent=idempotent, headers=headers, json=json, params=params)
@@ -102,11 +104,13 @@ class Client:
     # -- predictions ---------------------------------------------------------------------
 
     def predict(self, model: str, rows: Iterable[Row], version: int | None = None,
-                label: str | None = None) -> Predictions:
+                label: str | None = None, routing_key: str | None = None) -> Predictions:
         """Predictions for ``rows`` (lists in the model's feature order, or objects keyed by
         feature name), by the served version, a pinned ``version`` or a ``label``'s. Large
         inputs go in batches within the service's row limit, answers joined in order; an
-        answer with fewer (or more) predictions than rows sent is an error.
+        answer with fewer (or more) predictions than rows sent is an error. ``routing_key`` (a
+        user or session id, sent as ``X-Routing-Key``): while a rollout runs, the same key is
+        answered by the same version every time.
 
             >>> client.predict("red", [[255, 0, 0], {"r": 0, "g": 0, "b": 255}]).labels
             ['red', 'not_red']
@@ -118,6 +122,10 @@ class Client:
         rows = list(rows)
         if not rows:
             raise ValueError("no rows to predict")
+        if routing_key is not None and not (isinstance(routing_key, str) and routing_key.isprintable()
+                                            and routing_key.isascii() and routing_key.strip()):
+            raise ValueError(f"a routing key is a line of printable ASCII (a user or session id), got {routing_key!r}")
+        extra = {"X-Routing-Key": routing_key} if routing_key is not None else None
         out: list[Prediction] = []
         answers: list[dict] = []
         start, size = 0, self.batch_size
@@ -125,7 +133,7 @@ class Client:
             batch = rows[start:start + size]
             try:
                 body, (_, predictions) = self._call("POST", path, partial(_with_predictions, len(batch)),
-                                                    json={"inputs": batch})
+                                                    json={"inputs": batch}, headers=extra)
             except TooLarge:
                 if size == 1:
                     raise
@@ -197,9 +205,12 @@ class Client:
 
     def train(self, model: str, *, epochs: int | None = None, samples: int | None = None,
               examples: Iterable | None = None, promote: str | None = None, learning_rate: float | None = None,
-              batch_size: int | None = None, seed: int | None = None, from_version: int | None = None) -> Job:
+              batch_size: int | None = None, seed: int | None = None, from_version: int | None = None,
+              percent: float | None = None) -> Job:
         """Queue a job that trains ``model`` further; the job, as queued. ``examples`` are
         labelled rows: ``(row, label_or_value)`` pairs or ``{"input": row, "label": ...}``.
+        ``promote="canary"`` (with ``percent``, default 10) rolls the new version out instead of
+        promoting it, if it beats the trivial model.
         Sent once: never retried unless the connection could not be made at all.
 
             >>> job = client.train("red", epochs=5, examples=[([250, 10, 10], "red")])
@@ -208,7 +219,7 @@ class Client:
         """
         body = {k: v for k, v in (("epochs", epochs), ("samples", samples), ("promote", promote),
                                   ("learning_rate", learning_rate), ("batch_size", batch_size), ("seed", seed),
-                                  ("from_version", from_version)) if v is not None}
+                                  ("from_version", from_version), ("percent", percent)) if v is not None}
         if examples is not None:
             body["examples"] = [_example(e) for e in examples]
         return self._call("POST", f"/train/{_segment(model)}", self._job, json=body, auth=True, idempotent=False)
@@ -258,6 +269,52 @@ class Client:
 
     def _job(self, body) -> Job:
         return Job.from_json(body, self)
+
+    # -- rollouts ------------------------------------------------------------------------
+
+    def rollout(self, model: str, candidate: int | None = None, *, percent: float | None = None,
+                shadow: bool = False, min_rows: int | None = None, min_agreement: float | None = None,
+                max_p99_ratio: float | None = _UNSET, auto_promote_after: int | None = None,
+                tolerance: float | None = None) -> Rollout:
+        """With ``candidate``: start a rollout of that version against the one served now (needs
+        the token; sent once): ``percent`` of unpinned requests go to it (default 10), or with
+        ``shadow`` it runs beside the stable on every request, unseen. The guards: ``min_rows``,
+        ``min_agreement``, ``max_p99_ratio`` (None: no latency guard), ``auto_promote_after``;
+        ``tolerance`` for a regressor. Without: the model's rollout now (running, or its last)
+        and its figures.
+
+            >>> client.rollout("red", candidate=3, percent=10).status
+            'running'
+            >>> client.rollout("red").agreement
+            0.9975
+        """
+        path = f"/models/{_segment(model)}/rollout"
+        if candidate is None:
+            given = [k for k, v in (("percent", percent), ("shadow", shadow), ("min_rows", min_rows),
+                                    ("min_agreement", min_agreement), ("auto_promote_after", auto_promote_after),
+                                    ("tolerance", tolerance)) if v not in (None, False)]
+            if given or max_p99_ratio is not _UNSET:
+                raise ValueError(f"{', '.join(given) or 'max_p99_ratio'} go with a candidate (starting a rollout)")
+            return self._call("GET", path, self._rollout)
+        body = {"candidate": candidate, "mode": "shadow" if shadow else "split"}
+        body.update({k: v for k, v in (("percent", percent), ("min_rows", min_rows), ("min_agreement", min_agreement),
+                                       ("auto_promote_after", auto_promote_after), ("tolerance", tolerance))
+                     if v is not None})
+        if max_p99_ratio is not _UNSET:
+            body["max_p99_ratio"] = max_p99_ratio
+        return self._call("PUT", path, self._rollout, json=body, auth=True, idempotent=False)
+
+    def promote_rollout(self, model: str) -> Rollout:
+        """Move the default label to the running rollout's candidate; Conflict (409) if none runs."""
+        return self._call("POST", f"/models/{_segment(model)}/rollout/promote", self._rollout, auth=True,
+                          idempotent=False)
+
+    def end_rollout(self, model: str) -> Rollout:
+        """End the running rollout (the stable stays served); Conflict (409) if none runs."""
+        return self._call("DELETE", f"/models/{_segment(model)}/rollout", self._rollout, auth=True, idempotent=False)
+
+    def _rollout(self, body) -> Rollout:
+        return Rollout.from_json(body, self)
 
 
 def _with_predictions(rows: int, body) -> tuple[dict, tuple[int, list[Prediction]]]:

@@ -6,6 +6,7 @@
     tinymlp train red --epochs 5 --example 250,10,10=red --wait
     tinymlp jobs
     tinymlp cancel 3f2a9c0d41b7e8a2
+    tinymlp rollout red --candidate 3 --percent 10   # then: tinymlp rollout red [--promote | --end]
 
 ``--url``, ``--token`` and ``--timeout`` go before or after the command. The URL and token
 come from the option, else the environment ($TINYMLP_URL, $TINYMLP_TRAIN_TOKEN), else a
@@ -30,6 +31,7 @@ from client import __version__, envfile
 from client.api import DEFAULT_URL, Client
 from client.errors import ClientError, Unauthorized
 from client.jobs import Job
+from client.rollouts import Rollout
 from client.text import printable
 from client.transport import MAX_ANSWER_BYTES
 
@@ -78,6 +80,10 @@ whole = _typed(int, "a whole number")
 positive_whole = _typed(int, "a whole number above 0", lambda v: v > 0)
 real = _typed(float, "a number")
 positive_real = _typed(float, "a number of seconds above 0", lambda v: 0 < v < float("inf"))
+share = _typed(float, "a percent above 0 and at most 100", lambda v: 0 < v <= 100)
+fraction = _typed(float, "a number from 0 to 1", lambda v: 0 <= v <= 1)
+ratio = _typed(float, "a number from 1", lambda v: 1 <= v < float("inf"))
+non_negative = _typed(float, "a number from 0", lambda v: 0 <= v < float("inf"))
 
 
 def row(text: str) -> list:
@@ -142,7 +148,7 @@ def cmd_predict(client: Client, args) -> None:
         rows += read_rows(args.file)
     if not rows:
         raise Usage("give rows (255,0,0 ...) or --file")
-    answer = client.predict(args.model, rows, version=args.version, label=args.label)
+    answer = client.predict(args.model, rows, version=args.version, label=args.label, routing_key=args.routing_key)
     if args.json:  # the service's answer as it came (one a line, if the rows took several requests)
         for raw in answer.answers:
             print(json.dumps(raw))
@@ -205,9 +211,12 @@ def _job_line(job: Job) -> str:
 
 
 def cmd_train(client: Client, args) -> None:
+    if args.percent is not None and args.promote != "canary":
+        raise Usage("--percent is the share of a canary rollout: give it with --promote canary")
     job = client.train(args.model, epochs=args.epochs, samples=args.samples, promote=args.promote,
                        learning_rate=args.learning_rate, batch_size=args.batch_size, seed=args.seed,
-                       from_version=args.from_version, examples=[example(e) for e in args.example] or None)
+                       from_version=args.from_version, examples=[example(e) for e in args.example] or None,
+                       percent=args.percent)
     print(f"queued job {printable(job.id)} (training {printable(job.model)} from version {job.parent_version})")
     if not args.wait:
         return
@@ -222,6 +231,9 @@ def served_after(client: Client, job: Job, *, quiet: bool = False) -> str:
     """In plain words: which version the service serves now that ``job`` has succeeded, and why."""
     name, new = printable(job.model), job.published_version
     reason = printable(job.promotion_reason or "no reason given")
+    if (job.promotion or {}).get("rule") == "canary":
+        return (f"published v{new}; not promoted: {reason}; follow it with tinymlp rollout {name}, then "
+                f"tinymlp rollout {name} --promote (or --end)")
     if job.promoted:
         if not quiet:
             print(f"published v{new} and promoted it ({reason}); waiting until every replica serves it "
@@ -258,6 +270,59 @@ def cmd_download(client: Client, args) -> None:
 def cmd_delete(client: Client, args) -> None:
     job = client.delete_job(args.id)
     print(f"removed the record of job {printable(job.id)} ({printable(job.model)}, {printable(job.status)})")
+
+
+# -- rollouts ------------------------------------------------------------------------------
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.3f} ms"
+
+
+def rollout_text(r: Rollout) -> str:
+    """A rollout and its figures in a few lines (what the service says, escaped)."""
+    share = "every request shadowed" if r.mode == "shadow" else f"{r.percent:g}%"
+    lines = [f"{printable(r.model)}: rollout {printable(r.id)} {printable(r.status)} ({printable(r.mode)}, {share}): "
+             f"v{r.candidate} against v{r.stable}, started {printable(r.started_at)}"
+             + (f", ended {printable(r.ended_at)}" if r.ended_at else "")]
+    lines.append(f"  requests   stable {r.requests['stable']:,}  candidate {r.requests['candidate']:,}")
+    if r.rows_compared:
+        agreement = f" ({r.agreement:.2%})" if r.agreement is not None else ""
+        diffs = (f"; difference mean {r.mean_abs_diff:.4g}, max {r.max_abs_diff:.4g}"
+                 if r.mean_abs_diff is not None and r.max_abs_diff is not None else "")
+        lines.append(f"  compared   {r.rows_compared:,} rows, {r.rows_agreed:,} agreed{agreement}{diffs}")
+    else:
+        lines.append("  compared   no rows yet")
+    lines.append(f"  errors     candidate {r.candidate_errors:,}"
+                 + (f" of {r.runs['candidate']:,} runs; stable {r.errors['stable']:,} of {r.runs['stable']:,}"
+                    if r.runs and r.errors else ""))
+    lat = r.latency_ms
+    lines.append(f"  latency    stable p50 {_ms(lat['stable']['p50'])}, p99 {_ms(lat['stable']['p99'])}; "
+                 f"candidate p50 {_ms(lat['candidate']['p50'])}, p99 {_ms(lat['candidate']['p99'])}")
+    if r.reason:
+        lines.append(f"  reason     {printable(r.reason)}")
+    return "\n".join(lines)
+
+
+def cmd_rollout(client: Client, args) -> None:
+    starting = [f"--{k.replace('_', '-')}" for k in ("percent", "shadow", "min_rows", "min_agreement", "max_p99_ratio",
+                                                     "no_latency_guard", "auto_promote_after", "tolerance")
+                if getattr(args, k) not in (None, False)]
+    if args.candidate is None and starting:
+        raise Usage(f"{', '.join(starting)} {'go' if len(starting) > 1 else 'goes'} with --candidate (starting a "
+                    "rollout)")
+    if args.candidate is not None:
+        options = {} if args.max_p99_ratio is None and not args.no_latency_guard else {
+            "max_p99_ratio": None if args.no_latency_guard else args.max_p99_ratio}
+        rollout = client.rollout(args.model, args.candidate, percent=args.percent, shadow=args.shadow,
+                                 min_rows=args.min_rows, min_agreement=args.min_agreement,
+                                 auto_promote_after=args.auto_promote_after, tolerance=args.tolerance, **options)
+    elif args.promote:
+        rollout = client.promote_rollout(args.model)
+    elif args.end:
+        rollout = client.end_rollout(args.model)
+    else:
+        rollout = client.rollout(args.model)
+    print(json.dumps(rollout.to_json()) if args.json else rollout_text(rollout))
 
 
 def cmd_ready(client: Client, args) -> None:
@@ -301,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--file", help="rows from a CSV (a header of feature names is fine) or JSON-lines file; - for stdin")
     s.add_argument("--model-version", dest="version", type=positive_whole, help="a pinned version")
     s.add_argument("--label", help="the version a label points at")
+    s.add_argument("--routing-key", metavar="KEY",
+                   help="a user or session id: while a rollout runs, the same key gets the same version")
     s.add_argument("--json", action="store_true", help="print the service's answer as it came (JSON)")
 
     s = command("models", "the models, their versions and labels")
@@ -316,9 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=whole, help="seed of the data and shuffling, for a repeatable job")
     s.add_argument("--from", dest="from_version", type=positive_whole, metavar="VERSION",
                    help="the version to start from (default: the served one)")
-    s.add_argument("--promote", choices=("if_better", "always", "force", "never"),
+    s.add_argument("--promote", choices=("if_better", "always", "force", "never", "canary"),
                    help="when the new version is served: if_better (default: if it does better on held-out "
-                        "data), always (unless it is much worse than its parent), force (even then), or never")
+                        "data), always (unless it is much worse than its parent), force (even then), never, or "
+                        "canary (a rollout of it answers --percent of requests, compared live: tinymlp rollout)")
+    s.add_argument("--percent", type=share, help="with --promote canary: its share of requests (default 10)")
     s.add_argument("--example", action="append", default=[], metavar="VALUES=LABEL",
                    help="a labelled row to learn, such as 250,10,10=red (again for more)")
     s.add_argument("--wait", action="store_true",
@@ -347,6 +416,31 @@ def build_parser() -> argparse.ArgumentParser:
     s = command("delete", "remove a finished job's record (cancel a queued or running one first)")
     s.add_argument("id", help="the job's id")
 
+    s = command("rollout", "start, follow, promote or end a rollout of a new version (changes need the token)")
+    s.add_argument("model", help="the model's name")
+    act = s.add_mutually_exclusive_group()
+    act.add_argument("--candidate", type=positive_whole, metavar="VERSION",
+                     help="start a rollout of this version against the one served now")
+    act.add_argument("--status", action="store_true", help="the rollout and its figures (the default)")
+    act.add_argument("--promote", action="store_true", help="move the default label to the candidate; ends it")
+    act.add_argument("--end", action="store_true", help="end it; the stable stays served")
+    mode = s.add_mutually_exclusive_group()
+    mode.add_argument("--percent", type=share, help="a split: the candidate's share of unpinned requests (default 10)")
+    mode.add_argument("--shadow", action="store_true",
+                      help="a shadow: the stable answers every request; the candidate runs on the same rows, unseen")
+    s.add_argument("--min-rows", type=positive_whole, help="compared rows before any guard acts (default 200)")
+    s.add_argument("--min-agreement", type=fraction, help="roll back below this agreement (default 0.9)")
+    latency = s.add_mutually_exclusive_group()
+    latency.add_argument("--max-p99-ratio", type=ratio,
+                         help="roll back when the candidate's p99 exceeds this many times the stable's (default 3)")
+    latency.add_argument("--no-latency-guard", action="store_true", help="no latency guard")
+    s.add_argument("--auto-promote-after", type=positive_whole, metavar="ROWS",
+                   help="promote by itself once this many rows were compared with every guard holding")
+    s.add_argument("--tolerance", type=non_negative,
+                   help="regressors: the largest difference of a value that still agrees (default: the stable's "
+                        "held-out RMSE)")
+    s.add_argument("--json", action="store_true", help="print it as JSON")
+
     command("ready", "whether the service can serve (exit 1 if not)")
     # Rows and examples may start with a minus (-1,1 or -1.5,2=Q2): argparse takes only bare
     # negative numbers for values, so widen what it takes as one (no option here starts "-<digit>").
@@ -356,7 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"predict": cmd_predict, "models": cmd_models, "train": cmd_train, "jobs": cmd_jobs, "job": cmd_job,
-            "cancel": cmd_cancel, "delete": cmd_delete, "download": cmd_download, "ready": cmd_ready}
+            "cancel": cmd_cancel, "delete": cmd_delete, "download": cmd_download, "ready": cmd_ready,
+            "rollout": cmd_rollout}
 
 
 def settings(args) -> tuple[str | None, str | None]:

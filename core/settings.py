@@ -140,10 +140,12 @@ _VARIABLES = [
     Variable("TINYMLP_MODELS_DIR", str, "models", _path, "the model store", (_TRAINER, _WORKER, _SERVICE)),
     Variable("TINYMLP_DATA_DIR", str, "data", _path,
              "generated datasets (and an iris.csv that replaces the shipped one)", (_TRAINER, _WORKER)),
-    Variable("TINYMLP_STATE_DIR", str, "state", _path, "the SQLite job table jobs.sqlite3", (_WORKER, _SERVICE)),
+    Variable("TINYMLP_STATE_DIR", str, "state", _path,
+             "the SQLite database jobs.sqlite3: the job table and the rollouts' counters",
+             (_WORKER, _SERVICE, _TRAINER)),
     Variable("TINYMLP_DATABASE_URL", str, None, _database_url,
-             "postgresql://user:password@host:5432/dbname: the job table in PostgreSQL instead of SQLite",
-             (_WORKER, _SERVICE), soft=True),
+             "postgresql://user:password@host:5432/dbname: the job table and the rollouts' counters in PostgreSQL "
+             "instead of SQLite", (_WORKER, _SERVICE, _TRAINER), soft=True),
     Variable("TINYMLP_TRAIN_TOKEN", str, None, _token,
              f"the bearer token of /train (printable ASCII, at least {MIN_TOKEN_LENGTH} characters); unset or "
              "empty: /train answers 403 saying how to turn it on", (_SERVICE, _CLIENT)),

@@ -21,6 +21,10 @@ registry and the worker ask it rather than knowing either.
   a refusal (``mlp.ModelFileError``, ``StoreError``), never another exception.
 - The store owns its paths: whoever watches a model for changes keeps the ``stamps`` of its
   files and asks ``changed``; a new per-model file goes into ``MODEL_FILES``.
+- ``rollout.json`` holds the model's running (or last) rollout (``core.rollouts``): read and
+  written whole through ``read_model_file`` / ``write_model_file``, changed only under
+  ``model_lock`` (an exclusive lock on ``<name>/rollout.lock``), so of two writers that check
+  the record and then change it, the second sees what the first wrote.
 - Beside a version lie its attachments, ``<name>/<version>.<kind>.<png|json>``: the pictures
   drawn when it was published and their record (``core.pictures``). They are replaced
   atomically, read only as regular files (never through a symbolic link), and removed with
@@ -29,6 +33,7 @@ registry and the worker ask it rather than knowing either.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -54,8 +59,10 @@ VERSION_FILE_RE = re.compile(rf"^({VERSION_PATTERN})\.json$")
 ATTACHMENT_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}\.(png|json)$")  # after "<version>.": never "json" alone
 MAX_ATTACHMENT_BYTES = 8 * 1024 * 1024  # a picture is some kilobytes; anything this large is not one
 LABELS_FILE = "labels.json"
-MODEL_FILES = (LABELS_FILE,)  # files of a model beside its versions; a change to one is a change to the model
+ROLLOUT_FILE = "rollout.json"  # the running or last rollout (core.rollouts)
+MODEL_FILES = (LABELS_FILE, ROLLOUT_FILE)  # files of a model beside its versions; a change to one is a change to it
 LABELS_MAX_BYTES = 1024 * 1024
+LOCK_FILE = "rollout.lock"  # model_lock's: never read, never removed
 DEFAULT_MAX_MODEL_BYTES = settings.default("TINYMLP_MAX_MODEL_BYTES")
 
 
@@ -285,6 +292,48 @@ class ModelStore:
                        "fix or delete it")
             raise StoreError(f"{path}: {message}", message)
         return data
+
+    def read_model_file(self, name: str, file: str, limit: int = LABELS_MAX_BYTES) -> bytes | None:
+        """The bytes of one of ``MODEL_FILES`` (None if absent), read as labels.json is: only a
+        regular file inside the store, at most ``limit`` bytes (else FileRefused; StoreError if it
+        cannot be read)."""
+        if file not in MODEL_FILES:
+            raise StoreError(f"{file!r} is not a file of a model ({', '.join(MODEL_FILES)})")
+        path = self.folder(name) / file
+        try:
+            f, _ = self._open_file(path, limit, file)
+        except FileNotFoundError:
+            return None
+        except FileRefused as e:
+            raise FileRefused(str(e), f"{file} is refused: {e.summary}; fix or delete it") from None
+        try:
+            with f:
+                return f.read()
+        except OSError as e:
+            raise StoreError(f"cannot read {path}: {e.strerror}", f"cannot read {file}: {e.strerror}") from None
+
+    def write_model_file(self, name: str, file: str, text: str) -> None:
+        """Replace one of ``MODEL_FILES`` atomically (a reader sees the old file or the new one)."""
+        if file not in MODEL_FILES:
+            raise StoreError(f"{file!r} is not a file of a model ({', '.join(MODEL_FILES)})")
+        folder = self.folder(name)
+        tmp = _write_temp(folder, text)
+        os.replace(tmp, folder / file)
+        _fsync_dir(folder)
+
+    @contextmanager
+    def model_lock(self, name: str) -> Iterator[None]:
+        """Hold an exclusive lock on the model (``<name>/rollout.lock``, flock: between processes
+        and, on a network file system that supports locks, between hosts) for the block."""
+        folder = self.folder(name)
+        if not folder.is_dir():
+            raise NotFound(f"no model named {name!r}; models: {', '.join(self.names()) or 'none'}")
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def _open_file(self, path: Path, limit: int, what: str):
         """The file at ``path`` open to read (a binary file object, and its fstat), or FileRefused:
@@ -530,6 +579,9 @@ class ModelStore:
                 kept.setdefault(v, f"labelled {label}")
         with suppress(StoreError):  # nothing served: nothing to protect on that account
             kept.setdefault(self.resolve(name), "served")
+        for v, why in self._rollout_versions(name).items():
+            if v in versions:
+                kept.setdefault(v, why)
         if keep_parents:
             for v in list(kept):
                 try:
@@ -551,6 +603,21 @@ class ModelStore:
             if removed:
                 _fsync_dir(folder)
         return PruneReport(removed, dict(sorted(kept.items())))
+
+
+    def _rollout_versions(self, name: str) -> dict[int, str]:
+        """The versions a running rollout compares (pruning them would end it); none if the
+        record is unreadable (it then routes nothing)."""
+        from core.rollouts.records import RecordError, Rollout  # the record's module reads this store
+
+        try:
+            rollout = Rollout.from_bytes(self.read_model_file(name, ROLLOUT_FILE))
+        except (StoreError, RecordError):
+            return {}
+        if rollout is None or not rollout.running:
+            return {}
+        return {rollout.stable: "the stable of a running rollout",
+                rollout.candidate: "the candidate of a running rollout"}
 
 
 def some_versions(versions: list[int], limit: int = 20) -> str:

@@ -40,3 +40,38 @@ def require(*programs: str) -> None:
     missing = [p for p in programs if not (shutil.which(p) or Path("/usr/sbin", p).exists())]
     if missing:
         sys.exit(f"needs {' and '.join(missing)}: apt-get install {' '.join(missing)}")
+
+
+def publish_opposite(store: ModelStore, name: str, version: int | None = None):
+    """Publish a copy of a classifier's version (default: the served one) whose output columns
+    are swapped, so that it answers the opposite class (red for not_red, and back): a candidate
+    the rollout guards must roll back. Returns the published version."""
+    from mlp.activations import Sigmoid
+
+    source = store.open(name, version)
+    net = store.load(name, source.version)
+    last = net.layers[-1]
+    if last.n_out == 1 and isinstance(last.activation, Sigmoid):  # sigmoid(-z) = 1 - sigmoid(z)
+        last.W[...] = -last.W
+        last.b[...] = -last.b
+    else:
+        last.W[...] = last.W[:, ::-1].copy()
+        last.b[...] = last.b[::-1].copy()
+    net.weights_changed()
+    meta = {k: v for k, v in net.metadata.items() if k not in ("name", "version")}
+    with store.default_pinned(name):  # as a job publishes: served only if promoted
+        return store.publish(name, net, **{**meta, "parent": source.version,
+                                           "training": {"trained_by": "imported", "source": "opposite-columns"}})
+
+
+def publish_nudged(store: ModelStore, name: str, scale: float, seed: int = 0):
+    """Publish a copy of the served version with noise of ``scale`` added to its output layer's
+    weights (0: the same network), ``default`` pinned first: a candidate that agrees with it on
+    most rows but not all. Returns the published version."""
+    net = store.load(name)
+    rng = np.random.default_rng(seed)
+    net.layers[-1].W[...] += rng.normal(0, scale, net.layers[-1].W.shape) if scale else 0
+    net.weights_changed()
+    meta = {k: v for k, v in net.metadata.items() if k not in ("name", "version")}
+    with store.default_pinned(name):
+        return store.publish(name, net, **meta)

@@ -12,7 +12,7 @@ from service import apidoc, extensions, requestlog
 from service.config import Config
 from service.jsonio import OrjsonProvider
 from service.openapi import Document
-from service.routes import errors, health, models, predict, train, ui, v2
+from service.routes import errors, health, models, predict, rollouts, train, ui, v2
 
 DOCS_ASSETS = "/docs/assets/"
 DESCRIPTION = "Small numpy neural networks over HTTP."
@@ -48,7 +48,7 @@ def create_app(config: Config | None = None) -> Flask:
     # Location werkzeug would build from the client's Host header.
     app.url_map.merge_slashes = False
     app.config.update(TINYMLP=config, MAX_CONTENT_LENGTH=config.max_body_bytes)
-    for bp in (predict.blp, train.blp, models.blp, health.blp, v2.blp):
+    for bp in (predict.blp, train.blp, models.blp, rollouts.blp, health.blp, v2.blp):
         app.register_blueprint(bp)
     app.register_blueprint(ui.blp)  # the web pages: not API, so not in the OpenAPI document
 

@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
+from typing import NamedTuple
 
 import numpy as np
 from marshmallow import Schema, ValidationError
@@ -74,6 +76,15 @@ class Served:
     X: np.ndarray  # the checked rows (n, n_features)
     prediction: Prediction
     seconds: float  # the data plane's time: decode, predict, encode
+
+
+class Routed(NamedTuple):
+    """A router's pick when more than one version may answer (a rollout): ``model`` checks the
+    rows (the contract clients know: the served version's input), ``run`` answers them, with
+    whichever version it chooses (``Prediction.model`` says which)."""
+
+    model: Model
+    run: Callable[[np.ndarray], Prediction]
 
 
 def predict(model: Model, X: np.ndarray) -> Prediction:
@@ -288,15 +299,13 @@ def _may_hold_booleans(raw: bytes) -> bool:
 
 
 def answer(protocol, raw: bytes, model: Model, *, max_rows: int, request_id: str,
-           observed: bool = True) -> tuple[bytes, Served | None]:
-    """The answer's bytes to a predict body ``raw`` for ``model``, and what was served (None
-    unless ``observed``: nobody is listening): decode, predict, encode, with the garbage
-    collector paused (see the module's docstring)."""
-    started = perf_counter() if observed else 0.0
+           run: Callable[[np.ndarray], Prediction] | None = None) -> tuple[bytes, Served]:
+    """The answer's bytes to a predict body ``raw`` for ``model``, and what was served: decode,
+    predict (``run``, if given, answers the rows ``model`` checked: see ``Routed``), encode, with
+    the garbage collector paused (see the module's docstring)."""
+    started = perf_counter()
     with gc_paused():
         X, extra = protocol.decode(raw, parse(raw), model, max_rows)
-        prediction = predict(model, X)
+        prediction = predict(model, X) if run is None else run(X)
         payload = protocol.encode(prediction, extra, request_id)
-    if not observed:
-        return payload, None
-    return payload, Served(request_id, model, X, prediction, perf_counter() - started)
+    return payload, Served(request_id, prediction.model, X, prediction, perf_counter() - started)

@@ -10,7 +10,8 @@ gunicorn's ``worker_exit`` hook closes a worker's app, and the tests' fixtures c
   and a job database that is down only makes /train answer 503;
 - the ONNX exports of versions, built when first asked for and kept in a small LRU;
 - the router, which picks the version that answers a predict request (by default the
-  registry's: the served version, a pinned one or a labelled one);
+  registry's: the served version, a pinned one or a labelled one; with rollouts, a running
+  rollout's arm for an unpinned request: ``service.rollouts``);
 - the observers, called with what each predict request served (``dataplane.Served``) once
   its answer has gone: work that must never delay, change or fail an answer.
 """
@@ -30,13 +31,16 @@ from service import metrics
 from service.errors import Unavailable
 from service.exports import OnnxExports
 from service.registry import Registry
+from service.rollouts import RolloutService
 
 log = logging.getLogger("tinymlp.app")
 
 REGISTRY, JOBS, CLOSERS = "tinymlp.registry", "tinymlp.jobs", "tinymlp.closers"
 ROUTER, OBSERVERS, ONNX = "tinymlp.router", "tinymlp.observers", "tinymlp.onnx"
+ROLLOUTS = "tinymlp.rollouts"
 
-Router = Callable[[str, "int | None", "str | None", "str | None"], object]  # (name, version, label, key) -> Model
+# (name, version, label, routing key) -> a Model, or a dataplane.Routed (a rollout's pick)
+Router = Callable[[str, "int | None", "str | None", "str | None"], object]
 
 
 def on_close(app: Flask, closer: Callable[[], None]) -> None:
@@ -53,12 +57,16 @@ def close(app: Flask) -> None:
 
 
 def init_app(app: Flask, config) -> None:
+    store = ModelStore(config.models_dir, max_model_bytes=config.max_model_bytes)
+    rollouts = RolloutService(store, config)
     registry = Registry(
-        ModelStore(config.models_dir, max_model_bytes=config.max_model_bytes),
+        store,
         keep_loaded=config.keep_loaded,
         on_load_failure=lambda name, v: metrics.LOAD_FAILURES.labels(name).inc(),
         on_change=metrics.observe_snapshot,
+        also_keep=rollouts.keep,
     )
+    rollouts.attach(registry)
     registry.refresh()
     if config.start_reloader:
         registry.start(config.reload_interval)
@@ -66,9 +74,28 @@ def init_app(app: Flask, config) -> None:
     on_close(app, registry.stop)
     app.extensions[ROUTER] = lambda name, version, label, routing_key: registry.get(name, version, label)
     app.extensions[OBSERVERS] = []
+    _init_rollouts(app, config, rollouts)
     app.extensions[ONNX] = OnnxExports()
     app.extensions[JOBS] = _LazyJobTable(app)
     on_close(app, app.extensions[JOBS].close)
+
+
+# -- rollouts ------------------------------------------------------------------------------
+
+
+def _init_rollouts(app: Flask, config, rollouts: RolloutService) -> None:
+    """A rollout's router and observer (service.rollouts), and its counters' flusher: a thread
+    when the app runs its background threads (``start_reloader``), else flushed by hand."""
+    app.extensions[ROLLOUTS] = rollouts
+    app.extensions[ROUTER] = rollouts.route
+    app.extensions[OBSERVERS].append(rollouts.observe)
+    if config.start_reloader:
+        rollouts.start()
+    on_close(app, rollouts.close)
+
+
+def rollouts(app: Flask) -> RolloutService:
+    return app.extensions[ROLLOUTS]
 
 
 class _LazyJobTable:

@@ -20,7 +20,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as _mp
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 REQUESTS = Counter("tinymlp_requests_total", "HTTP requests handled",
                    ["endpoint", "model", "version", "status"])
@@ -111,8 +111,74 @@ class JobTableCollector:
             yield HistogramMetricFamily(name, what, buckets=buckets, sum_value=seconds)
 
 
-def render(job_table=None, jobs_known: bool = False) -> tuple[bytes, str]:
-    """Every worker's samples added up, and (``jobs_known``: training is on) the job queue."""
+# -- rollouts -------------------------------------------------------------------------------
+
+ROLLOUT_ENDINGS = Counter("tinymlp_rollout_endings_total", "Rollouts this process ended by itself or on request "
+                          "(counted where the ending was claimed), by what came of them and the guard that decided",
+                          ["model", "status", "guard"])
+ROLLOUT_EXPOSED_BUCKETS = 4  # of the rollout histogram's fine buckets, every 4th (each doubling) is exposed
+
+
+class RolloutCollector:
+    """Every model's rollout (running, or its last) as the database counts it, at each scrape:
+    the same on every replica. ``source()`` gives (model, rollout, totals)."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def collect(self):
+        from core.rollouts.figures import ARMS, BUCKETS
+
+        found = self.source()
+        running = GaugeMetricFamily("tinymlp_rollout_running", "1 while a rollout of the model runs", labels=["model"])
+        status = GaugeMetricFamily("tinymlp_rollout_status", "1 for the status of the model's rollout (running or "
+                                   "last): running, promoted, rolled_back or ended", labels=["model", "status"])
+        share = GaugeMetricFamily("tinymlp_rollout_percent", "The candidate's share of unpinned requests (split), or "
+                                  "the share it shadows (shadow)", labels=["model", "mode"])
+        versions = GaugeMetricFamily("tinymlp_rollout_version", "The versions a rollout compares",
+                                     labels=["model", "arm"])
+        requests = CounterMetricFamily("tinymlp_rollout_requests", "Unpinned requests routed to each arm",
+                                       labels=["model", "arm"])
+        errors = CounterMetricFamily("tinymlp_rollout_errors", "Runs of each arm that failed (an exception, an output "
+                                     "that was not finite, rows it refused)", labels=["model", "arm"])
+        compared = CounterMetricFamily("tinymlp_rollout_rows_compared", "Rows both versions answered",
+                                       labels=["model"])
+        agreed = CounterMetricFamily("tinymlp_rollout_rows_agreed", "Compared rows on which they agree (the same "
+                                     "label; a regressor's values within the tolerance)", labels=["model"])
+        agreement = GaugeMetricFamily("tinymlp_rollout_agreement", "rows_agreed / rows_compared", labels=["model"])
+        for name, rollout, totals in found:
+            running.add_metric([name], 1 if rollout.running else 0)
+            for s in ("running", "promoted", "rolled_back", "ended"):
+                status.add_metric([name, s], 1 if rollout.status.value == s else 0)
+            share.add_metric([name, rollout.mode.value], rollout.percent)
+            versions.add_metric([name, "stable"], rollout.stable)
+            versions.add_metric([name, "candidate"], rollout.candidate)
+            for i, arm in enumerate(ARMS):
+                requests.add_metric([name, arm], totals.requests[i])
+                errors.add_metric([name, arm], totals.errors[i])
+            compared.add_metric([name], totals.compared)
+            agreed.add_metric([name], totals.agreed)
+            if totals.agreement is not None:
+                agreement.add_metric([name], totals.agreement)
+        yield from (running, status, share, versions, requests, errors, compared, agreed, agreement)
+        latency = HistogramMetricFamily("tinymlp_rollout_latency_seconds", "Seconds each version took to predict "
+                                        "a request's rows, answering or beside the one that did",
+                                        labels=["model", "arm"])
+        for name, _, totals in found:
+            for i, arm in enumerate(ARMS):
+                counts, running_total, buckets = totals.latency[i], 0, []
+                for b, n in enumerate(counts[:len(BUCKETS)]):
+                    running_total += n
+                    if b % ROLLOUT_EXPOSED_BUCKETS == 0:
+                        buckets.append((f"{BUCKETS[b]:g}", running_total))
+                buckets.append(("+Inf", sum(counts)))
+                latency.add_metric([name, arm], buckets, totals.seconds[i])
+        yield latency
+
+
+def render(job_table=None, jobs_known: bool = False, collectors=()) -> tuple[bytes, str]:
+    """Every worker's samples added up, (``jobs_known``: training is on) the job queue, and
+    ``collectors`` read at this scrape (the rollouts')."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         _mp.MultiProcessCollector(registry)
@@ -123,4 +189,9 @@ def render(job_table=None, jobs_known: bool = False) -> tuple[bytes, str]:
         queue = CollectorRegistry()
         queue.register(JobTableCollector(job_table))
         text += generate_latest(queue)
+    if collectors:
+        extra = CollectorRegistry()
+        for collector in collectors:
+            extra.register(collector)
+        text += generate_latest(extra)
     return text, CONTENT_TYPE_LATEST

@@ -19,6 +19,7 @@ import math
 from mlp import InputSpec
 from service.encoding import output_names
 from service.registry import Model, Snapshot
+from service.schemas.rollouts import DOCUMENT_RULES
 from service.tensors import accepted_datatypes
 
 V2_TENSOR_ROWS = 4  # a JSON schema cannot tie a tensor's shape to its data's length: N = 1..4 are listed
@@ -136,6 +137,9 @@ class Document:
     def _build(self, snapshot: Snapshot) -> dict:
         doc = copy.deepcopy(self.base)
         paths, schemas = doc["paths"], doc.setdefault("components", {}).setdefault("schemas", {})
+        for name, rule in DOCUMENT_RULES.items():  # rules of two fields a marshmallow declaration cannot say
+            if name in schemas:
+                schemas[name].update(rule)
         templates = {p: paths.pop(p) for p in list(paths) if "{name}" in p}
         for name, entry in sorted(snapshot.models.items()):
             model = entry.served_model
@@ -158,6 +162,9 @@ class Document:
         train.setdefault("properties", {})["examples"] = {
             "type": "array", "maxItems": train["properties"].get("examples", {}).get("maxItems", 1000),
             "items": example_schema(model), "description": "labelled rows mixed into the training data"}
+        # a canary's share comes with promote=canary alone (a rule of two fields marshmallow's declaration cannot say)
+        train["dependentSchemas"] = {"percent": {"required": ["promote"],
+                                                 "properties": {"promote": {"const": "canary"}}}}
         own = {
             f"Row-{name}": row_schema(model.info.input),
             f"Prediction-{name}": prediction_schema(model),

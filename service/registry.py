@@ -6,7 +6,8 @@ Requests read the current snapshot without locks; a new version is loaded before
 served.
 
 Which versions are loaded follows a policy (TF Serving's ``model_version_policy``): the
-served version, every labelled version and the newest ``keep_loaded``. Any other version
+served version, every labelled version, the newest ``keep_loaded`` and any the app asks to
+keep (``also_keep``: a running rollout's two). Any other version
 still answers when asked for by number: it is read on demand into a small LRU. So the
 cost of a model does not grow with every training job.
 
@@ -30,7 +31,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import mlp
@@ -97,7 +98,8 @@ class Snapshot:
 class Registry:
     def __init__(self, store: ModelStore, *, keep_loaded: int = 3, on_demand: int = 8,
                  on_load_failure: Callable[[str, int], None] | None = None,
-                 on_change: Callable[[Snapshot], None] | None = None):
+                 on_change: Callable[[Snapshot], None] | None = None,
+                 also_keep: Callable[[str], Iterable[int]] | None = None):
         self.store = store
         self.keep_loaded = keep_loaded
         self.snapshot = Snapshot()
@@ -110,6 +112,8 @@ class Registry:
         self._thread: threading.Thread | None = None
         self._on_load_failure = on_load_failure or (lambda name, version: None)
         self._on_change = on_change or (lambda snapshot: None)
+        # versions to keep loaded besides the policy's (a running rollout's), asked at each scan of a model
+        self._also_keep = also_keep or (lambda name: ())
 
     # -- answering --------------------------------------------------------------------
 
@@ -290,7 +294,7 @@ class Registry:
                         served, unservable = before, None
                         log.warning("model %s: still serving version %s", name, served)
         newest = versions[max(0, len(versions) - self.keep_loaded):] if self.keep_loaded else []
-        for v in {*newest, *labels.values()}:
+        for v in {*newest, *labels.values(), *self._also_keep(name)}:
             if v in listing.versions:
                 servable(v)
         failures = {v: why for (n, v), (stamp, why) in list(self._rejected.items())

@@ -1,5 +1,5 @@
 """``python -m trainer``: generate data, train, continue, evaluate, list, label, prune, import, export, plot,
-serve jobs.
+serve jobs, roll out a version (``trainer.rollout_cli``).
 
 Every failure a user can cause (unknown task, bad hyperparameter, unreadable
 or malformed file) ends in one line on stderr and exit status 1; usage errors
@@ -21,7 +21,7 @@ import mlp
 from core import logs, settings
 from core.jobs import JobError
 from core.store import ModelStore, StoreError
-from trainer import pictures, pipeline, threads
+from trainer import pictures, pipeline, rollout_cli, threads
 from trainer.sklearn_import import SklearnImportError, import_sklearn
 from trainer.tasks import TASKS, UnknownTask, get_task, task_of
 
@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true",
                    help="every version lacking pictures, or with one not drawn (matplotlib was missing, say)")
     p.add_argument("--out", help="write the full matplotlib figures (axes, legend) into this folder instead")
+
+    rollout_cli.add_parser(sub)
 
     p = sub.add_parser("worker", help="run the training jobs the service queues (until SIGTERM)")
     p.add_argument("--state-dir", default=None,
@@ -492,11 +494,19 @@ def cmd_worker(args, store) -> None:
     worker.main(config, once=args.once)
 
 
+def cmd_rollout(args, store) -> None:
+    try:
+        rollout_cli.run(args, store, TrainerConfig.from_env())
+    except rollout_cli.RolloutCLIError as e:
+        raise CLIError(str(e)) from None
+
+
 COMMANDS = {
     "generate": cmd_generate, "train": cmd_train, "continue": cmd_continue,
     "evaluate": cmd_evaluate, "list": cmd_list, "label": cmd_label,
     "import-legacy": cmd_import_legacy, "all": cmd_all, "plot": cmd_plot,
     "prune": cmd_prune, "worker": cmd_worker, "import-sklearn": cmd_import_sklearn, "export": cmd_export,
+    "rollout": cmd_rollout,
 }
 
 

@@ -22,6 +22,9 @@ order they are tried (``Promotion.rule`` names the one that decided):
   if it is not better", not "even if it broke the model". ``force`` skips this rule, and
   only this one.
 - ``always`` / ``force``: promoted whether or not it beats its parent.
+- ``canary``: the label does not move: a version that beats the trivial model is rolled out
+  instead (the worker starts a rollout of it against the served version, ``core.rollouts``),
+  and live traffic decides.
 - ``if_better``: the task's judging metric must improve on the parent's; on a tie the
   held-out loss decides (``tie``), so a version taught something false (a blue colour
   labelled red) does not win by matching its parent on accuracy.
@@ -54,6 +57,7 @@ class Rule(StrEnum):
     MUCH_WORSE = "much_worse"
     ALWAYS = "always"
     FORCE = "force"
+    CANARY = "canary"
     IMPROVED = "improved"
     TIE = "tie"
     NOT_BETTER = "not_better"
@@ -146,6 +150,10 @@ def decide(policy: Policy, parent: Score, new: Score, baseline: Score, metric: s
             f"model's {baseline.value:.6g} (always answering the majority class, or the training mean)")
     if policy is Policy.NEVER:
         return False, Rule.NEVER, "promote=never"
+    if policy is Policy.CANARY:
+        return False, Rule.CANARY, (f"promote=canary: it beats the trivial model (held-out {metric} {new.value:.6g} "
+                                    f"against {baseline.value:.6g}; its parent {parent.value:.6g}), so it is rolled "
+                                    "out as a canary rather than promoted")
     if policy is Policy.ALWAYS and (why := much_worse(parent, new, metric, higher_is_better, diff)):
         return False, Rule.MUCH_WORSE, (f"not promoted: promote=always refuses a version much worse than its "
                                         f"parent: {why}; promote=force would promote it")

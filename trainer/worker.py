@@ -20,7 +20,9 @@ loss and metric. Then, in this order:
    served version when the model had no ``default``, so it is not served by accident; if
    the publish fails the pin is undone;
 4. the job records the version it published, its pictures are drawn (``trainer.pictures``:
-   a picture that fails is logged, never fails the job), then the label moves if promoted.
+   a picture that fails is logged, never fails the job), then the label moves if promoted;
+   with ``promote=canary`` a version that beats the trivial model starts a rollout against the
+   served version instead (``core.rollouts``), and the promotion's reason says how that went.
    If that fails the job says exactly so, naming the version, and ``default`` stays where it was.
 
 The job table may go away (PostgreSQL killed or restarted, SQLite locked or its disk
@@ -55,9 +57,12 @@ import numpy as np
 from core import settings
 from core.jobs import Beat, Job, JobError, JobStatus, JobTable, Progress, Promotion, Unavailable, open_jobs
 from core.jobs.reaping import reap
+from core.rollouts import Mode, RolloutError, RolloutTable
+from core.rollouts import Unavailable as RolloutsUnavailable
+from core.rollouts import control as rollout_control
 from core.store import ModelStore, StoreError
 from trainer import pictures, pipeline, threads
-from trainer.promotion import promote
+from trainer.promotion import Rule, promote
 from trainer.tasks import task_of
 
 log = logging.getLogger("tinymlp.worker")
@@ -135,6 +140,7 @@ class Worker:
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.stopping = threading.Event()
         self._next_sweep = 0.0
+        self._rollouts: RolloutTable | None = None  # promote=canary's, in the job table's database
 
     @property
     def jobs(self) -> JobTable:
@@ -356,6 +362,8 @@ class Worker:
         if pinned is not None:
             promotion = replace(promotion, pinned=f"the default label was set to the then-served version {pinned}, "
                                                 "so that the new version is served only if promoted")
+        if promotion.rule == Rule.CANARY:
+            promotion = replace(promotion, reason=f"{promotion.reason}; {self._canary(job, published.version)}")
         if promotion.promoted:
             try:
                 self.store.set_label(name, "default", published.version)
@@ -365,6 +373,28 @@ class Worker:
                     f"({getattr(e, 'strerror', None) or e}), so the default label still points where it did; "
                     f"move it with `python -m trainer label {name} default {published.version}`")
         return JobStatus.SUCCEEDED, promotion, None
+
+
+    # -- promote=canary: a rollout instead of a label ----------------------------------------
+
+    def _canary(self, job: Job, version: int) -> str:
+        """Start a split rollout of the published version against the served one; what came of
+        it, in words (a rollout that cannot start leaves the version published, not served)."""
+        percent = job.params.percent if job.params.percent is not None else DEFAULT_CANARY_PERCENT
+        try:
+            if self._rollouts is None:
+                self._rollouts = RolloutTable(self.jobs.db)
+            rollout = rollout_control.start(self.store, self._rollouts, job.model, version, mode=Mode.SPLIT,
+                                            percent=percent, by=f"job {job.id}")
+        except (RolloutError, RolloutsUnavailable, StoreError, OSError) as e:
+            log.warning("job %s: the canary rollout of version %s did not start: %s", job.id, version, e)
+            return (f"the canary rollout did not start ({e}), so version {version} is published but not served; "
+                    f"start one with PUT /models/{job.model}/rollout")
+        return (f"rollout {rollout.id} started: v{version} answers {percent:g}% of unpinned requests against "
+                f"v{rollout.stable} (GET /models/{job.model}/rollout)")
+
+
+DEFAULT_CANARY_PERCENT = 10.0
 
 
 def main(config: WorkerConfig | None = None, once: bool = False) -> None:

@@ -32,6 +32,7 @@ class Policy(StrEnum):
     ALWAYS = "always"  # unless it is much worse than its parent
     FORCE = "force"  # even then
     NEVER = "never"
+    CANARY = "canary"  # not moved: a rollout of the new version starts (core.rollouts), if it beats the trivial model
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class JobParams:
     from_version: int | None = None
     examples: tuple[Example, ...] = ()
     promote: Policy = Policy.IF_BETTER
+    percent: float | None = None  # promote=canary: the candidate's share of unpinned requests
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)

@@ -81,19 +81,21 @@ def load_body(schema: Schema):
 
 def respond(protocol, name: str, version: int | None = None, label: str | None = None) -> Response:
     """A predict request, whole: the version that answers (the router's pick: a rollout may
-    send an unpinned request to its candidate), the data plane's answer to the body, and
-    ``X-Model-Version`` saying which version answered. The app's observers get what was
+    send an unpinned request to its candidate, ``dataplane.Routed``), the data plane's answer
+    to the body, and ``X-Model-Version`` saying which version answered. The app's observers get what was
     served once the answer has gone (``call_on_close``: after the last byte is written)."""
     app = current_app._get_current_object()
     ctx = g._get_current_object()
     model = extensions.router(app)(name, version, label, request.headers.get("X-Routing-Key"))
+    model, run = (model, None) if not isinstance(model, dataplane.Routed) else model
     ctx.model, ctx.version = model.name, model.version
     raw = body_bytes(json_only=protocol.json_only)
-    observers = extensions.observers(app)
     payload, served = dataplane.answer(protocol, raw, model, max_rows=app.config["TINYMLP"].max_rows,
-                                       request_id=ctx.request_id, observed=bool(observers))
+                                       request_id=ctx.request_id, run=run)
+    ctx.version = served.model.version  # the version that answered
     resp = app.response_class(payload, mimetype="application/json")
-    resp.headers["X-Model-Version"] = str(model.version)
-    if served is not None:
+    resp.headers["X-Model-Version"] = str(served.model.version)
+    observers = extensions.observers(app)
+    if observers:
         resp.call_on_close(lambda: extensions.notify(observers, served))
     return resp

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
-from service import metrics
+from service import extensions, metrics
 from service.apidoc import operation, tag
 from service.errors import ServiceError
 from service.routes import train
@@ -54,10 +54,13 @@ def readyz():
 @operation(responses={200: (None, "Prometheus text format", "text/plain")})
 def prometheus():
     """Prometheus text format, aggregated over every gunicorn worker; with training on, the job
-    queue as the job table says it is (the same on every replica)."""
+    queue as the job table says it is, and every model's rollout as its counters say (both the
+    same on every replica)."""
     table = None
     if config().train_token:
         with suppress(ServiceError):  # an unreachable job table is tinymlp_job_table_up 0
             table = train.jobs()
-    body, ctype = metrics.render(table, jobs_known=bool(config().train_token))
+    rollouts = extensions.rollouts(current_app)
+    body, ctype = metrics.render(table, jobs_known=bool(config().train_token),
+                                 collectors=[metrics.RolloutCollector(rollouts.collect)])
     return Response(body, content_type=ctype)

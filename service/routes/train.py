@@ -16,7 +16,7 @@ from functools import wraps
 from flask import Blueprint, current_app, jsonify, request
 
 from core import jobs as joblib
-from core.jobs import Example, JobParams
+from core.jobs import Example, JobParams, Policy
 from core.jobs.reaping import reap
 from service import dataplane, extensions
 from service.apidoc import operation, tag
@@ -116,10 +116,13 @@ def submit(name):
     if model.info.task is None:
         raise Conflict(f"{name} version {model.version} has no task (it was imported), so there is no data to "
                        "train it further with; import a new version instead.")
+    if body.get("percent") is not None and body["promote"] is not Policy.CANARY:
+        raise InvalidInput("percent is the share of a canary rollout: send it with promote: canary (or leave it out)",
+                           errors=[{"field": "percent", "message": "only with promote: canary"}])
     params = JobParams(epochs=body.get("epochs"), learning_rate=body.get("learning_rate"),
                        batch_size=body.get("batch_size"), samples=body.get("samples"), seed=body.get("seed"),
                        from_version=body.get("from_version"), promote=body["promote"],
-                       examples=_examples(body.get("examples") or [], model))
+                       examples=_examples(body.get("examples") or [], model), percent=body.get("percent"))
     try:
         job = jobs().submit(name, params, parent_version=model.version)
     except joblib.QueueFull as e:

@@ -62,8 +62,14 @@ class TrainRequest(Schema):
                           metadata={"description": "if_better: move the default label only if the held-out "
                                                    "metric improves; always: whether or not it beats its parent, "
                                                    "unless it is much worse than its parent; force: even then; "
-                                                   "never. No policy promotes a version that does no better than "
+                                                   "never; canary: not moved, a rollout of the new version "
+                                                   "starts instead (a share of requests, compared live with the "
+                                                   "served version: GET /models/<name>/rollout). No policy "
+                                                   "promotes (or rolls out) a version that does no better than "
                                                    "the trivial model. promotion.rule says which rule decided."})
+    percent = Real(validate=validate.Range(0, 100, min_inclusive=False), metadata={
+        "description": "promote=canary only: the new version's share of unpinned requests (default 10)",
+        "exclusiveMinimum": 0})
 
 
 class JobQuery(Schema):
@@ -98,6 +104,7 @@ class ParamsBrief(Answer):
     seed = fields.Integer(allow_none=True)
     from_version = fields.Integer(allow_none=True)
     promote = fields.Enum(Policy, by_value=True, required=True)
+    percent = fields.Float(allow_none=True, metadata={"description": "promote=canary: the rollout's share"})
 
 
 class Params(ParamsBrief):
@@ -128,7 +135,8 @@ class Promotion(Answer):
                                                                               "class, or the training mean"})
     pinned = fields.String(allow_none=True)
     rule = fields.String(allow_none=True, metadata={
-        "description": "the rule that decided: trivial, never, much_worse, always, force, improved, tie, not_better"})
+        "description": "the rule that decided: trivial, never, much_worse, always, force, canary, improved, tie, "
+                       "not_better"})
 
 
 class JobBrief(Answer):
@@ -183,7 +191,8 @@ def brief(job: JobRecord) -> dict:
     return {
         "id": job.id, "model": job.model, "status": job.status.value,
         "params": {"epochs": p.epochs, "learning_rate": p.learning_rate, "batch_size": p.batch_size,
-                   "samples": p.samples, "seed": p.seed, "from_version": p.from_version, "promote": p.promote.value},
+                   "samples": p.samples, "seed": p.seed, "from_version": p.from_version, "promote": p.promote.value,
+                   "percent": p.percent},
         "examples": len(p.examples), "parent_version": job.parent_version,
         "published_version": job.published_version, "promoted": job.promoted,
         "promotion": None if promotion is None else {

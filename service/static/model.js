@@ -11,10 +11,11 @@
 
 import { api } from "./common.js";
 import pictures from "./panel-pictures.js";
+import rollout from "./panel-rollout.js";
 import training from "./panel-training.js";
 import versions from "./panel-versions.js";
 
-const PANELS = [versions, pictures, training];
+const PANELS = [versions, rollout, pictures, training];
 
 const $ = (id) => document.getElementById(id);
 const details = new Map();  // version -> Promise of GET /models/<name>/versions/<v>

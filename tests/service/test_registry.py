@@ -392,7 +392,7 @@ def test_the_registry_asks_the_store_whether_a_model_changed(store_dir):
     store = Watched(store_dir)
     reg = _registry(store)
     reg.refresh()
-    assert ("xor", {".", "labels.json", "1.json"}) in calls
+    assert ("xor", {".", "labels.json", "rollout.json", "1.json"}) in calls  # the store's MODEL_FILES and versions
     first = reg.entry("xor")
     reg.refresh()
     assert reg.entry("xor") is first  # unchanged: not scanned again

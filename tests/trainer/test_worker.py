@@ -417,3 +417,33 @@ def test_a_worker_started_before_its_job_table_can_be_opened_waits_for_it(seeded
     worker.close()
     assert table.get(job.id).status is JobStatus.SUCCEEDED
     assert "trying again" in caplog.text and "answers again" in caplog.text
+
+
+def test_canary_starts_a_rollout_of_the_new_version_instead_of_promoting_it(worker):
+    from core.rollouts import RolloutTable, control
+    from core.rollouts.records import Mode, Status
+
+    job = _run(worker, "xor", **QUICK, promote=Policy.CANARY, percent=25.0)
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert job.published_version == 2 and job.promoted is False and job.promotion.rule == "canary"
+    assert worker.store.resolve("xor") == 1  # still the stable
+    rollout = control.read(worker.store, "xor")
+    assert (rollout.status, rollout.mode, rollout.stable, rollout.candidate, rollout.percent) == (
+        Status.RUNNING, Mode.SPLIT, 1, 2, 25.0)
+    assert rollout.started_by == f"job {job.id}" and rollout.id in job.promotion.reason
+    table = RolloutTable(worker.jobs.db)  # its counters live beside the jobs
+    assert table.totals(rollout.id).compared == 0
+    again = _run(worker, "xor", **QUICK, promote=Policy.CANARY, seed=1)  # one rollout runs: a second cannot start
+    assert again.status is JobStatus.SUCCEEDED and again.published_version == 3 and again.promoted is False
+    assert "did not start" in again.promotion.reason and "running already" in again.promotion.reason
+    assert control.read(worker.store, "xor").candidate == 2 and worker.store.resolve("xor") == 1
+
+
+def test_canary_never_rolls_out_a_version_no_better_than_the_trivial_model(worker, monkeypatch):
+    from core.rollouts import control
+    from trainer import promotion
+
+    monkeypatch.setattr(promotion, "beats_trivial", lambda *a: False)
+    job = _run(worker, "xor", **QUICK, promote=Policy.CANARY)
+    assert job.status is JobStatus.SUCCEEDED and job.promotion.rule == "trivial"
+    assert control.read(worker.store, "xor") is None
