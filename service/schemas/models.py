@@ -83,7 +83,8 @@ class VersionDetail(Answer):
     metrics = fields.Method("_metrics", metadata={
         "type": "object", "description": "per evaluation set, and the headline the version is judged by"})
     training = fields.Method("_training", allow_none=True, metadata={
-        "type": "object", "description": "how it was made: by whom, config, seed, data hash"})
+        "type": "object", "description": "how it was made: by whom, config, seed, data hash; drift_reference: "
+                                         "whether it records its training data's quantiles (drift)"})
     curve = fields.Method("_curve", metadata={
         "type": "array", "items": {"type": "object"}, "description": "loss and metric per epoch"})
 
@@ -103,7 +104,11 @@ class VersionDetail(Answer):
         return out
 
     def _training(self, info):
-        return info.training.to_dict(with_curve=False) if info.training else None
+        if info.training is None:
+            return None
+        # the drift reference is hundreds of numbers: GET /models/<name>/drift reads it
+        return {**info.training.to_dict(with_curve=False, with_reference=False),
+                "drift_reference": info.training.reference is not None}
 
     def _curve(self, info):
         return info.training.to_dict()["curve"] if info.training else []
