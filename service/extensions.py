@@ -12,7 +12,10 @@ gunicorn's ``worker_exit`` hook closes a worker's app, and the tests' fixtures c
 - the router, which picks the version that answers a predict request (by default the
   registry's: the served version, a pinned one or a labelled one);
 - the observers, called with what each predict request served (``dataplane.Served``) once
-  its answer has gone: work that must never delay, change or fail an answer.
+  its answer has gone: work that must never delay, change or fail an answer;
+- the prediction log (``service.predlog``): its background writer is an observer (unless
+  TINYMLP_PREDICTION_LOG_RATE is 0), and the feedback, drift and live-quality views read it;
+- the collectors /metrics runs at each scrape besides the job queue's (live quality, drift).
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ from core.store import ModelStore
 from service import metrics
 from service.errors import Unavailable
 from service.exports import OnnxExports
+from service.predlog import PredictionLogs, QualityCollector
 from service.registry import Registry
 
 log = logging.getLogger("tinymlp.app")
 
 REGISTRY, JOBS, CLOSERS = "tinymlp.registry", "tinymlp.jobs", "tinymlp.closers"
 ROUTER, OBSERVERS, ONNX = "tinymlp.router", "tinymlp.observers", "tinymlp.onnx"
+PREDLOG, COLLECTORS = "tinymlp.predlog", "tinymlp.collectors"
 
 Router = Callable[[str, "int | None", "str | None", "str | None"], object]  # (name, version, label, key) -> Model
 
@@ -68,6 +73,17 @@ def init_app(app: Flask, config) -> None:
     app.extensions[ONNX] = OnnxExports()
     app.extensions[JOBS] = _LazyJobTable(app)
     on_close(app, app.extensions[JOBS].close)
+    app.extensions[COLLECTORS] = []
+    _init_predlog(app, config, registry)
+
+
+def _init_predlog(app: Flask, config, registry: Registry) -> None:
+    """The prediction log: its writer observes every answer when sampling is on."""
+    logs = app.extensions[PREDLOG] = PredictionLogs(config)
+    on_close(app, logs.close)
+    if config.prediction_log_rate > 0:
+        app.extensions[OBSERVERS].append(logs.observe)
+    app.extensions[COLLECTORS].append(QualityCollector(logs, registry, config))
 
 
 class _LazyJobTable:
@@ -117,6 +133,15 @@ def notify(observers: list, served) -> None:
             observe(served)
         except Exception:
             log.exception("observer %r failed on request %s", observe, getattr(served, "request_id", "?"))
+
+
+def prediction_logs(app: Flask) -> PredictionLogs:
+    return app.extensions[PREDLOG]
+
+
+def collectors(app: Flask) -> list:
+    """Collectors /metrics runs at each scrape, besides the job queue's."""
+    return app.extensions.get(COLLECTORS, [])
 
 
 def onnx_exports(app: Flask) -> OnnxExports:

@@ -111,8 +111,9 @@ class JobTableCollector:
             yield HistogramMetricFamily(name, what, buckets=buckets, sum_value=seconds)
 
 
-def render(job_table=None, jobs_known: bool = False) -> tuple[bytes, str]:
-    """Every worker's samples added up, and (``jobs_known``: training is on) the job queue."""
+def render(job_table=None, jobs_known: bool = False, collectors=()) -> tuple[bytes, str]:
+    """Every worker's samples added up, and (``jobs_known``: training is on) the job queue, and
+    what ``collectors`` read at the scrape (live quality and drift, from the prediction log)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         _mp.MultiProcessCollector(registry)
@@ -123,4 +124,9 @@ def render(job_table=None, jobs_known: bool = False) -> tuple[bytes, str]:
         queue = CollectorRegistry()
         queue.register(JobTableCollector(job_table))
         text += generate_latest(queue)
+    if collectors:
+        scraped = CollectorRegistry()
+        for collector in collectors:
+            scraped.register(collector)
+        text += generate_latest(scraped)
     return text, CONTENT_TYPE_LATEST

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
-from service import metrics
+from service import extensions, metrics
 from service.apidoc import operation, tag
 from service.errors import ServiceError
 from service.routes import train
@@ -59,5 +59,6 @@ def prometheus():
     if config().train_token:
         with suppress(ServiceError):  # an unreachable job table is tinymlp_job_table_up 0
             table = train.jobs()
-    body, ctype = metrics.render(table, jobs_known=bool(config().train_token))
+    body, ctype = metrics.render(table, jobs_known=bool(config().train_token),
+                                 collectors=extensions.collectors(current_app))
     return Response(body, content_type=ctype)

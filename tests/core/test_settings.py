@@ -98,7 +98,8 @@ def test_the_clients_defaults_are_the_declared_ones():
     from client.api import DEFAULT_URL
 
     assert settings.default("TINYMLP_URL") == DEFAULT_URL
-    assert {v.name for v in settings.read_by("client")} == {"TINYMLP_URL", "TINYMLP_TRAIN_TOKEN"}
+    assert {v.name for v in settings.read_by("client")} == {"TINYMLP_URL", "TINYMLP_TRAIN_TOKEN",
+                                                            "TINYMLP_FEEDBACK_TOKEN"}
 
 
 def test_nothing_but_the_settings_module_reads_tinymlp_variables():
@@ -110,5 +111,5 @@ def test_nothing_but_the_settings_module_reads_tinymlp_variables():
         for line in path.read_text().splitlines():
             if re.search(r"(environ\.get|environ\[|getenv)\(?\s*[\"']TINYMLP_", line):
                 readers.append(f"{rel}: {line.strip()}")
-    # the client reads its two variables itself: it imports nothing of the server's packages
+    # the client reads its variables itself: it imports nothing of the server's packages
     assert all(r.startswith("client/") for r in readers), readers
