@@ -251,9 +251,13 @@ class Client:
             >>> client.feedback("red", answer, ["red"]).new
             1
         """
-        items = feedback_body(request, labels, values, row, label, value)
+        return self.feedback_items(model, feedback_body(request, labels, values, row, label, value))
+
+    def feedback_items(self, model: str, items: list[dict]) -> FeedbackResult:
+        """Send feedback items as the service takes them: ``{"request_id", "labels" | "values"}``
+        or ``{"request_id", "row", "label" | "value"}``."""
         return self._call("POST", f"/feedback/{_segment(model)}", FeedbackResult.from_json,
-                          json=items[0] if len(items) == 1 else items, auth="feedback")
+                          json=items[0] if len(items) == 1 else list(items), auth="feedback")
 
     def live(self, model: str, version: int | None = None) -> Live:
         """A version's live quality from feedback (default: the served version's).
