@@ -252,19 +252,17 @@ class PredictionLog:
         t[3] += sign * (get("sq_err") or 0.0)
 
     def live(self, model: str, version: int, classifier: bool, window: int) -> Live:
-        """A version's live quality: over its latest ``window`` feedback rows, and since it started serving."""
+        """A version's live quality: over its latest ``window`` feedback rows (and their curve),
+        and since it started serving."""
         with self._tx(write=False) as cur:
             totals = self._q(cur, "totals", model=model, version=version).fetchall()
-            if classifier:
-                recent = Quality.of_classes(self._q(cur, "window_classes", model=model, version=version,
-                                                    window=window).fetchall())
-                since = Quality.of_classes(totals)
-            else:
-                r = self._q(cur, "window_values", model=model, version=version, window=window).fetchone()
-                recent = Quality.of_values(int(r["n"]), float(r["abs_sum"]), float(r["sq_sum"]))
-                since = Quality.of_values(sum(int(t["n"]) for t in totals), sum(float(t["abs_sum"]) for t in totals),
-                                          sum(float(t["sq_sum"]) for t in totals))
-        return Live(window, recent, since)
+            rows = self._q(cur, "window_rows", model=model, version=version, window=window).fetchall()
+        if classifier:
+            since = Quality.of_classes(totals)
+        else:
+            since = Quality.of_values(sum(int(t["n"]) for t in totals), sum(float(t["abs_sum"]) for t in totals),
+                                      sum(float(t["sq_sum"]) for t in totals))
+        return Live.of_rows(window, rows, since, classifier)
 
     def window_accuracy(self, model: str, version: int, window: int) -> tuple[int, float | None]:
         """(rows, accuracy) over a classifier version's latest ``window`` feedback rows."""

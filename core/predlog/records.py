@@ -111,6 +111,19 @@ class Quality:
         return cls(n, hits / n, {r["truth"]: int(r["hits"]) / int(r["n"]) for r in sorted(rows, key=_truth)})
 
     @classmethod
+    def of_rows(cls, rows: list[dict], classifier: bool) -> Quality:
+        """From feedback rows themselves (truth, correct, abs_err, sq_err)."""
+        if classifier:
+            per: dict[str, list[int]] = {}
+            for r in rows:
+                t = per.setdefault(r["truth"], [0, 0])
+                t[0] += 1
+                t[1] += int(r["correct"])
+            return cls.of_classes([{"truth": k, "n": n, "hits": h} for k, (n, h) in per.items()])
+        return cls.of_values(len(rows), math.fsum(float(r["abs_err"]) for r in rows),
+                             math.fsum(float(r["sq_err"]) for r in rows))
+
+    @classmethod
     def of_values(cls, n: int, abs_sum: float, sq_sum: float) -> Quality:
         if not n:
             return cls(0)
@@ -126,18 +139,32 @@ def _truth(row: dict) -> str:
     return row["truth"]
 
 
+CURVE_POINTS = 20  # the live curve splits the window's rows into this many runs
+
+
 @dataclass(frozen=True)
 class Live:
     """Live quality of a version: over its latest ``window`` feedback rows, and over every one
-    since it started serving."""
+    since it started serving; ``curve``: the window's rows, oldest first, in up to
+    ``CURVE_POINTS`` consecutive runs, each run's quality and how many rows end it."""
 
     window: int
     recent: Quality
     since_serving: Quality
+    curve: tuple[tuple[int, Quality], ...] = ()
+
+    @classmethod
+    def of_rows(cls, window: int, rows: list[dict], since_serving: Quality, classifier: bool) -> Live:
+        size = max(1, -(-len(rows) // CURVE_POINTS))
+        curve = tuple((min(i + size, len(rows)), Quality.of_rows(rows[i:i + size], classifier))
+                      for i in range(0, len(rows), size))
+        return cls(window, Quality.of_rows(rows, classifier), since_serving, curve)
 
     def to_dict(self, classifier: bool) -> dict:
+        figure = "accuracy" if classifier else "rmse"
         return {**self.recent.to_dict(classifier), "window": self.window,
-                "since_serving": self.since_serving.to_dict(classifier)}
+                "since_serving": self.since_serving.to_dict(classifier),
+                "curve": [{"rows": end, figure: getattr(q, figure)} for end, q in self.curve]}
 
 
 class PolicyError(ValueError):

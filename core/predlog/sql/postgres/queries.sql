@@ -63,16 +63,12 @@ ON CONFLICT (model, version, truth) DO UPDATE SET
 SELECT truth, n, hits, abs_sum, sq_sum FROM feedback_totals
  WHERE model = %(model)s AND version = %(version)s AND n > 0;
 
--- name: window_classes
-SELECT truth, count(*) AS n, sum(correct) AS hits FROM (
-    SELECT truth, correct FROM feedback WHERE model = %(model)s AND version = %(version)s
+-- name: window_rows
+-- A version's latest feedback rows, oldest first.
+SELECT truth, correct, abs_err, sq_err FROM (
+    SELECT seq, truth, correct, abs_err, sq_err FROM feedback WHERE model = %(model)s AND version = %(version)s
      ORDER BY seq DESC LIMIT %(window)s) AS recent
- GROUP BY truth;
-
--- name: window_values
-SELECT count(*) AS n, COALESCE(sum(abs_err), 0) AS abs_sum, COALESCE(sum(sq_err), 0) AS sq_sum FROM (
-    SELECT abs_err, sq_err FROM feedback WHERE model = %(model)s AND version = %(version)s
-     ORDER BY seq DESC LIMIT %(window)s) AS recent;
+ ORDER BY seq;
 
 -- name: window_accuracy_of_served
 SELECT count(*) AS n, COALESCE(sum(correct), 0) AS hits FROM (
