@@ -36,8 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 
 EPSILON = 1e-4  # the least share a bin is given in PSI: an empty bin weighs, but finitely
-DECILES = np.linspace(0.1, 0.9, 9)
-PERCENTILES = np.linspace(0.0, 1.0, 101)
+DECILES = (10, range(1, 10))  # quantiles k / m: (m, the k): exact, where 0.1 * 3 is not 0.3
+PERCENTILES = (100, range(0, 101))
 FORMAT = 1  # the reference's layout in a model file
 
 
@@ -54,11 +54,14 @@ class Grid:
     cdf: tuple[float, ...]
 
     @classmethod
-    def of(cls, column: np.ndarray, quantiles: np.ndarray) -> Grid:
-        """column: (n,) finite numbers."""
+    def of(cls, column: np.ndarray, quantiles: tuple[int, range]) -> Grid:
+        """The quantiles k / m of column: (n,) finite numbers, each the smallest value with at
+        least that share of the column at or below it (the inverse of the empirical CDF)."""
         ordered = np.sort(np.asarray(column, dtype=np.float64))
-        points = np.unique(np.quantile(ordered, quantiles, method="inverted_cdf"))
-        cdf = np.searchsorted(ordered, points, side="right") / len(ordered)
+        n, (m, ks) = len(ordered), quantiles
+        index = np.clip([-(-n * k // m) - 1 for k in ks], 0, n - 1)  # ceil(n k / m) - 1, in whole numbers
+        points = np.unique(ordered[index])
+        cdf = np.searchsorted(ordered, points, side="right") / n
         return cls(tuple(float(v) for v in points), tuple(float(c) for c in cdf))
 
     def shares(self) -> np.ndarray:
