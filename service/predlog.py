@@ -76,6 +76,7 @@ class PredictionLogs:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._failing_since: float | None = None
+        self.max_pending_rows = MAX_PENDING_ROWS
 
     # -- the log, opened once -------------------------------------------------------------
 
@@ -101,7 +102,7 @@ class PredictionLogs:
         if self.rate < 1.0 and random.random() >= self.rate:
             return
         n = len(served.X)
-        if self._given - self._taken + n > MAX_PENDING_ROWS:
+        if self._given - self._taken + n > self.max_pending_rows:
             DROPPED.labels("queue_full").inc(n)
             return
         self._given += n

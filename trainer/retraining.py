@@ -18,9 +18,13 @@ holds a ``holdout`` share of them back (drawn by the job's seed), and mixes the 
 examples, as a /train job's examples are (replayed to about a tenth of the training rows
 beside fresh task samples). The new version is then judged twice: on the held-out set of the
 task, by the job's promotion policy as any job is (``trainer.promotion``), and on the
-held-back feedback (``guard``), where it must beat the served version beyond chance (by more
-than ``NOISE_SE`` standard errors of the row-by-row difference): a stream of random labels
-gives a slice on which neither version is better, and is never promoted. Only a version that
+held-back feedback (``guard``), where it must beat the served version beyond chance: by more
+than ``SLICE_SE`` standard errors of the row-by-row difference, and by at least ``MIN_GAIN``.
+On a stream of random labels neither version is better on the slice: by chance a version
+clears that bar on about 4 slices in 1,000 where every held-back row is one the two versions
+answer differently (60 rows each; ``benchmarks.feedback`` measures it; where, as usual, most
+rows get the same answer from both, the gain is diluted below ``MIN_GAIN``), and it must
+also have won on held-out data, which learning noise does not bring. Only a version that
 wins on both is promoted, and ``promotion.reason`` says how it did on each. ``promote:
 "canary"`` (a rollout) follows the same gate: the guard runs before whatever the policy does
 with a promoted version.
@@ -39,12 +43,14 @@ from core import predlog
 from core.jobs import FeedbackSource, Job, JobError, JobNotFound, JobParams, JobTable, Policy, Promotion, SliceScore
 from core.store import ModelStore, StoreError
 from trainer.evaluation import regression_report
-from trainer.promotion import NOISE_SE, difference
+from trainer.promotion import difference
 from trainer.tasks import Task
 
 log = logging.getLogger("tinymlp.retraining")
 
 MIN_SLICE = 20  # held-back rows below this cannot show a version is better
+SLICE_SE = 3.0  # better on the slice: by more than this many standard errors of the difference...
+MIN_GAIN = {"accuracy": 0.02, "rmse": 0.02}  # ...and by this much (accuracy: absolute; rmse: relative)
 HOLDOUT_SEED_OFFSET = 7_919  # the held-back slice is drawn apart from the training data's seed
 
 
@@ -158,11 +164,12 @@ def guard(promotion: Promotion, parent: mlp.Network, new: mlp.Network, task: Tas
         new_value = float(regression_report(y, new_pred)["rmse"])
     diff = difference(task, y, parent_pred, new_pred, parent_value, new_value)
     gain = -diff.worse_by
-    better = gain > 0 and gain > NOISE_SE * diff.se
+    least = MIN_GAIN[metric] * (1 if task.is_classifier else parent_value)
+    better = gain > SLICE_SE * diff.se and gain >= least
+    bar = f"{SLICE_SE:g} standard errors: {SLICE_SE * diff.se:.2g}; at least {least:.3g}"
     on_slice = (f"the {n} held-back feedback rows: {metric} {parent_value:.4g} -> {new_value:.4g}, "
-                + (f"better beyond chance (by {gain:.3g}, more than {NOISE_SE:g} standard errors: "
-                   f"{NOISE_SE * diff.se:.2g})" if better else
-                   f"not better beyond chance (by {gain:.3g}; {NOISE_SE:g} standard errors: {NOISE_SE * diff.se:.2g})"))
+                + (f"better beyond chance (by {gain:.3g}; {bar})" if better else
+                   f"not better beyond chance (by {gain:.3g}; {bar})"))
     score = SliceScore(n, metric, parent_value, new_value, better)
     if promotion.promoted and better:
         return replace(promotion, feedback=score, reason=f"{verdict}; and on {on_slice}")

@@ -109,7 +109,7 @@ def test_a_reference_travels_through_json_unchanged():
     (lambda d: d.update(format=9), "training.reference.format"),
     (lambda d: d.update(rows=0), "training.reference.rows"),
     (lambda d: d["features"]["r"]["deciles"].update(values=[3, 2, 1], cdf=[0.1, 0.2, 0.3]), "ascending"),
-    (lambda d: d["features"]["r"]["deciles"].update(cdf=[0.9] + d["features"]["r"]["deciles"]["cdf"][1:]), "rising"),
+    (lambda d: d["features"]["r"]["deciles"].update(cdf=[0.9, *d["features"]["r"]["deciles"]["cdf"][1:]]), "rising"),
     (lambda d: d["features"]["r"]["percentiles"].update(values=["a"]), "lists of numbers"),
     (lambda d: d.update(prediction={"classes": {"red": 2}}), "shares from 0 to 1"),
     (lambda d: d.update(prediction={}), "classes or outputs"),
