@@ -237,6 +237,8 @@ class PredictionLog:
                        for (v, t), (n, h, a, q) in sorted(totals.items()) if (n, h, a, q) != (0, 0, 0.0, 0.0)]
             if changes:
                 cur.executemany(self.sql["add_totals"], changes)
+            if added and "wake" in self.sql:  # PostgreSQL: idle job workers look at the policy now
+                self._q(cur, "wake", model=model)
         return outcomes
 
     @staticmethod

@@ -40,6 +40,11 @@ DELETE FROM feedback WHERE seq IN (
 -- Feedback on one model one transaction at a time: a row's answer is read, then replaced.
 SELECT pg_advisory_xact_lock(7301003, hashtext(%(model)s));
 
+-- name: wake
+-- Feedback on a model with a retraining policy wakes idle job workers (they LISTEN on the job
+-- table's channel), which look at the policy at once; delivered when the transaction commits.
+SELECT pg_notify('tinymlp_jobs', %(model)s) FROM retraining WHERE model = %(model)s;
+
 -- name: feedback_of
 SELECT seq, request_id, row_index, version, truth, correct, abs_err, sq_err FROM feedback
  WHERE model = %(model)s AND request_id = ANY(%(request_ids)s::text[]);
