@@ -50,6 +50,7 @@ from service.schemas.common import ErrorBody
 from service.schemas.feedback import (
     FEEDBACK_DOC,
     MAX_ITEMS,
+    RETRAINING_DOC,
     DriftAnswer,
     FeedbackAnswer,
     FeedbackItem,
@@ -291,10 +292,11 @@ def get_retraining(name):
 
 
 @blp.route("/models/<name>/retraining", methods=["PUT"])
-@operation(body=RetrainingRequest, secured=True, responses={
+@operation(body=RETRAINING_DOC, secured=True, responses={
     200: RetrainingAnswer, **_errors({
         400: "malformed JSON", 401: "missing or wrong bearer token", 403: "training over HTTP is off",
-        404: "unknown model", 409: "the model cannot be trained further (an imported model)",
+        404: "unknown model", 409: "the model cannot be trained further (an imported model), or accuracy_below "
+                                   "for a regressor",
         415: "not JSON", 422: "a policy that cannot work", 503: "the prediction log cannot be used"})})
 @train.authorized
 def put_retraining(name):
@@ -308,8 +310,7 @@ def put_retraining(name):
         raise Conflict(f"{name} version {model.version} has no task (it was imported), so there is no data to train "
                        "it further with; retraining needs a model trained here.")
     if body.get("accuracy_below") is not None and not model.info.output.is_classifier:
-        raise InvalidInput(f"{name} is a regressor: it has no accuracy; use after_feedback",
-                           errors=[{"field": "accuracy_below", "message": "classifiers only"}])
+        raise Conflict(f"{name} is a regressor: it has no accuracy to fall below; use after_feedback")
     try:
         policy: RetrainingPolicy = policy_of(body)
     except PolicyError as e:

@@ -35,8 +35,9 @@ ITEM_DOC = {"oneOf": [
     {"type": "object", "required": ["request_id", "row", "value"], "additionalProperties": False,
      "properties": {"request_id": REQUEST_ID, "row": {"type": "integer", "minimum": 0}, "value": TARGET_DOC}},
 ]}
-FEEDBACK_DOC = {"oneOf": [ITEM_DOC, {"type": "array", "items": ITEM_DOC, "minItems": 1, "maxItems": MAX_ITEMS}],
-                "description": "the true answers for rows of earlier predictions, by their request id"}
+FEEDBACK_DOC = {"oneOf": [ITEM_DOC, {"type": "array", "items": ITEM_DOC, "minItems": 1}],
+                "description": f"the true answers for rows of earlier predictions, by their request id; at most "
+                               f"{MAX_ITEMS} items and TINYMLP_MAX_ROWS rows in a body: more are refused with 413"}
 REQUEST_ID_PATTERN = REQUEST_ID["pattern"]
 
 
@@ -161,6 +162,11 @@ class RetrainingRequest(Schema):
     promote = Text(validate=validate.OneOf(PROMOTE_CHOICES), metadata={
         "enum": PROMOTE_CHOICES, "description": "if_better (default): promoted only if the new version beats the "
                                                 "served one on held-out data and on the held-back feedback; never"})
+
+
+RETRAINING_DOC = {"allOf": [RetrainingRequest, {"anyOf": [{"required": ["after_feedback"]},
+                                                          {"required": ["accuracy_below"]}]}],
+                  "description": "when feedback queues a job: after_feedback, accuracy_below, or both"}
 
 
 class PolicyOut(Answer):

@@ -314,7 +314,7 @@ def test_the_retraining_policy_is_set_read_and_removed_with_the_training_token(c
     assert client.put("/models/red/retraining", json={"after_feedback": 5, "promote": "always"},
                       headers=TRAIN).status_code == 422
     assert client.put("/models/house_prices/retraining", json={"accuracy_below": 0.5},
-                      headers=TRAIN).status_code == 422  # a regressor has no accuracy
+                      headers=TRAIN).status_code == 409  # a regressor has no accuracy
     assert client.put("/models/purple/retraining", json={"after_feedback": 5}, headers=TRAIN).status_code == 404
     assert client.delete("/models/red/retraining", headers=TRAIN).json["enabled"] is False
     assert client.get("/models/red/retraining").json["enabled"] is False
