@@ -3,10 +3,12 @@ plane's observers, and the log opened for the feedback, drift and live-quality v
 
 Every predict request that is sampled (``TINYMLP_PREDICTION_LOG_RATE``; at 0 nothing is
 queued at all: the observer is never registered) is handed over after its answer has gone,
-as the ``Served`` the data plane made: a deque append, under a microsecond, on the request's
-thread. One thread per worker takes what has piled up every ``FLUSH_INTERVAL`` and writes it
-in one transaction (``core.predlog``), converting the arrays to bytes there, off the
-request's path. Nothing here can fail or slow an answer:
+as the ``Served`` the data plane made: a deque append, about a microsecond, on the request's
+thread (which also wakes the writer when the queue was empty). One thread per worker writes
+what has piled up in one transaction (``core.predlog``), converting the arrays to bytes
+there, off the request's path: at once when the queue was idle (a request's feedback can
+follow it within milliseconds), and at most once per ``BATCH_INTERVAL`` under load, so a
+busy worker writes few, large batches. Nothing here can fail or slow an answer:
 
 - more than ``MAX_PENDING_ROWS`` rows waiting (the database is slower than the traffic, or
   away): the request is not logged, counted in ``tinymlp_prediction_log_dropped_rows_total
@@ -25,7 +27,9 @@ seconds: requests past ``TINYMLP_PREDICTION_LOG_DAYS`` or the row cap
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import random
 import threading
 import time
@@ -41,7 +45,8 @@ from service.errors import Unavailable
 
 log = logging.getLogger("tinymlp.predlog")
 
-FLUSH_INTERVAL = 0.02  # seconds the writer lets requests pile up before a batch
+BATCH_INTERVAL = 0.01  # seconds from one batch's start to the next's, at least
+IDLE_CHECK = 1.0  # seconds an idle writer waits before it looks whether a sweep is due
 MAX_PENDING_ROWS = 200_000  # rows waiting to be written before requests go unlogged
 MAX_BATCH_ENTRIES, MAX_BATCH_ROWS = 2000, 100_000  # one transaction's worth
 CLOSE_GRACE = 3.0  # seconds a closing worker spends writing what it holds
@@ -75,6 +80,7 @@ class PredictionLogs:
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by a request finding the queue empty
         self._failing_since: float | None = None
         self.max_pending_rows = MAX_PENDING_ROWS
 
@@ -106,7 +112,10 @@ class PredictionLogs:
             DROPPED.labels("queue_full").inc(n)
             return
         self._given += n
+        idle = not self._pending
         self._pending.append(served)
+        if idle:
+            self._wake.set()
         if self._thread is None:
             self._start()
 
@@ -120,19 +129,24 @@ class PredictionLogs:
 
     def _run(self) -> None:
         next_sweep = time.monotonic() + random.uniform(1.0, 10.0)  # workers do not sweep in step
-        delay = 0.0
+        delay, last = 0.0, 0.0
         while True:
+            if time.monotonic() >= next_sweep:
+                self._sweep()
+                next_sweep = time.monotonic() + SWEEP_EVERY
             if not self._pending:
                 if self._stop.is_set():
                     return
-                self._stop.wait(FLUSH_INTERVAL)
-                if time.monotonic() >= next_sweep:
-                    self._sweep()
-                    next_sweep = time.monotonic() + SWEEP_EVERY
+                self._wake.wait(IDLE_CHECK)
+                self._wake.clear()
                 continue
             if self._stop.is_set() and time.monotonic() > self._deadline:
                 self._drop_all()
                 return
+            gap = last + BATCH_INTERVAL - time.monotonic()
+            if gap > 0 and not self._stop.is_set():
+                self._stop.wait(gap)  # let a busy worker's requests gather into one batch
+            last = time.monotonic()
             batch = self._take()
             written = self._write(batch)
             self._done += sum(len(s.X) for s in batch)
@@ -156,7 +170,8 @@ class PredictionLogs:
         rows = sum(len(s.X) for s in batch)
         try:
             entries = [Entry.of(s.model.name, s.model.version, s.request_id, s.X,
-                                s.prediction.proba if s.prediction.proba is not None else s.prediction.values)
+                                s.prediction.proba if s.prediction.proba is not None else s.prediction.values,
+                                _whole(s.model.spec))
                        for s in batch]
             written = self.log().write(entries)
         except Exception as e:  # down, locked, full, misconfigured: never the requests' problem
@@ -207,6 +222,7 @@ class PredictionLogs:
         """Write what is left (for up to CLOSE_GRACE seconds), stop the writer, close the log."""
         self._deadline = time.monotonic() + CLOSE_GRACE
         self._stop.set()
+        self._wake.set()
         thread = self._thread
         if thread is not None:
             thread.join(CLOSE_GRACE + 5)
@@ -215,6 +231,15 @@ class PredictionLogs:
             self._log = None
 
     _deadline = float("inf")
+
+
+@functools.lru_cache(maxsize=1024)
+def _whole(spec) -> tuple[float, float] | None:
+    """The span of a model's whole-number inputs (the service checked each row against it), or
+    None: its rows are then logged as float64."""
+    if spec.dtype != "int" or not all(math.isfinite(v) for v in (*spec.low, *spec.high)):
+        return None
+    return min(spec.low), max(spec.high)
 
 
 # -- what the views and /metrics read ----------------------------------------------------

@@ -27,6 +27,7 @@ a batch is inserted and how a list of ids is passed.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ from core.predlog.records import (
 
 COMPONENT = "predlog"  # this component's row in the database's schema_versions
 RECENT_CHUNK = 64  # requests read at a time for a drift window
+SQLITE_BATCH = 500  # requests in one SQLite insert: 10 placeholders each, under its limit of 32,766
+_VALUES = re.compile(r"^(.*?)\s+VALUES\s+(\(.*\))\s+(ON CONFLICT.*)$", re.DOTALL)
 
 
 class Unavailable(Exception):
@@ -63,17 +66,37 @@ class Entry:
     version: int
     request_id: str
     n_rows: int
-    inputs: bytes  # (n_rows, n_features) float64 little-endian, row-major
+    inputs: bytes  # (n_rows, n_features), row-major, of in_dtype
+    in_dtype: str  # "<f8", or narrower where that is exact (see ``compact``)
     outputs: bytes  # (n_rows, k) of out_dtype, row-major
     out_dtype: str  # "<f4" or "<f8"
 
     @classmethod
-    def of(cls, model: str, version: int, request_id: str, X: np.ndarray, outputs: np.ndarray) -> Entry:
-        X = np.ascontiguousarray(X, dtype="<f8")
+    def of(cls, model: str, version: int, request_id: str, X: np.ndarray, outputs: np.ndarray,
+           whole: tuple[float, float] | None = None) -> Entry:
+        """``whole``: the (low, high) every value of X lies within when X holds whole numbers only
+        (a model whose inputs are integers: the service checked them)."""
+        X = compact(X, whole)
         outputs = np.ascontiguousarray(outputs)
         if outputs.dtype.str not in ("<f4", "<f8"):
             outputs = outputs.astype("<f8")
-        return cls(model, version, request_id, len(X), X.tobytes(), outputs.tobytes(), outputs.dtype.str)
+        return cls(model, version, request_id, len(X), X.tobytes(), X.dtype.str, outputs.tobytes(), outputs.dtype.str)
+
+
+_WHOLE = [np.dtype(t) for t in ("|u1", "|i1", "<u2", "<i2", "<i4")]
+
+
+def compact(X: np.ndarray, whole: tuple[float, float] | None = None) -> np.ndarray:
+    """X: (n, k) in the smallest little-endian type that holds it exactly: whole numbers within
+    ``whole`` in the smallest integer type that spans it (red's colours in one byte, an eighth of
+    float64's size), else float64 (read back, every type is float64 again)."""
+    if whole is not None:
+        low, high = whole
+        for dtype in _WHOLE:
+            info = np.iinfo(dtype)
+            if info.min <= low and high <= info.max:
+                return np.ascontiguousarray(X, dtype=dtype)
+    return np.ascontiguousarray(X, dtype="<f8")
 
 
 class PredictionLog:
@@ -84,6 +107,7 @@ class PredictionLog:
         self.owns_db = owns_db
         self.postgres = db.backend == "postgres"
         self.sql = dblib.queries("core.predlog", db.backend)
+        self._inserts: dict[int, str] = {}
         try:
             db.migrate(COMPONENT, dblib.migrations("core.predlog", db.backend))
         except dblib.Unavailable as e:
@@ -152,13 +176,26 @@ class PredictionLog:
                 self._q(cur, "insert_predictions", model=[e.model for e in entries],
                         version=[e.version for e in entries], request_id=[e.request_id for e in entries],
                         n_rows=[e.n_rows for e in entries], row_end=row_ends, inputs=[e.inputs for e in entries],
-                        outputs=[e.outputs for e in entries], out_dtype=[e.out_dtype for e in entries])
+                        in_dtype=[e.in_dtype for e in entries], outputs=[e.outputs for e in entries],
+                        out_dtype=[e.out_dtype for e in entries])
                 return cur.rowcount
-            cur.executemany(self.sql["insert_prediction"], [
-                {"model": e.model, "version": e.version, "request_id": e.request_id, "n_rows": e.n_rows,
-                 "row_end": end, "inputs": e.inputs, "outputs": e.outputs, "out_dtype": e.out_dtype}
-                for e, end in zip(entries, row_ends)])
-            return cur.rowcount
+            written = 0
+            for start in range(0, len(entries), SQLITE_BATCH):
+                chunk = entries[start:start + SQLITE_BATCH]
+                params: list = []
+                for e, end in zip(chunk, row_ends[start:start + SQLITE_BATCH]):
+                    params += (e.model, e.version, e.request_id, e.n_rows, end, e.inputs, e.in_dtype, e.outputs,
+                               e.out_dtype)
+                written += cur.execute(self._insert_many(len(chunk)), params).rowcount
+            return written
+
+    def _insert_many(self, n: int) -> str:
+        """SQLite's insert of ``n`` requests: the statement's row of placeholders, n times."""
+        text = self._inserts.get(n)
+        if text is None:
+            head, values, tail = _VALUES.match(self.sql["insert_predictions"]).groups()
+            text = self._inserts[n] = f"{head} VALUES {', '.join([values] * n)} {tail}"
+        return text
 
     def find(self, model: str, request_ids: Sequence[str]) -> dict[str, Logged]:
         """The logged requests of ``model`` among ``request_ids``, by id (missing: never logged,

@@ -28,7 +28,7 @@ class Logged:
     @classmethod
     def of_row(cls, row: dict) -> Logged:
         n = row["n_rows"]
-        X = np.frombuffer(bytes(row["inputs"]), dtype="<f8").reshape(n, -1)
+        X = np.frombuffer(bytes(row["inputs"]), dtype=row["in_dtype"]).reshape(n, -1).astype(np.float64)
         out = np.frombuffer(bytes(row["outputs"]), dtype=row["out_dtype"]).reshape(n, -1)
         return cls(row["seq"], row.get("request_id", ""), row["version"], X, out)
 

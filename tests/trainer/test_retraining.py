@@ -164,14 +164,18 @@ def test_a_stream_of_random_labels_never_leads_to_a_promoted_version(worker):
     store.set_label("red", "default", 2)
     worker.predlog.put_policy("red", RetrainingPolicy(after_feedback=150, epochs=2, samples=5000))
     rng = np.random.default_rng(11)
-    for round_ in range(2):
+    for round_ in range(1, 3):
         rows = rng.integers(0, 256, size=(150, 3))
         _feedback(worker, "red", rows, list(rng.choice(["red", "not_red"], size=150)), rid=f"noise{round_}")
+        worker._next_retrain_check = 0.0  # look at the policy now, however soon after the last look
         worker.run(once=True)
-        (job,) = [j for j in worker.jobs.list(model="red").jobs if j.status.finished][:1]
+        jobs = worker.jobs.list(model="red").jobs
+        assert len(jobs) == round_
+        job = jobs[0]
         assert job.status is JobStatus.SUCCEEDED, job.error
         assert job.promoted is False and store.resolve("red") == 2, job.promotion.reason
-        assert job.promotion.feedback.rows == 30 and "held-back feedback" in job.promotion.reason
+        # every feedback row so far, a fifth of them held back
+        assert job.promotion.feedback.rows == 30 * round_ and "held-back feedback" in job.promotion.reason
 
 
 def test_a_job_whose_feedback_is_gone_fails_saying_so(worker):

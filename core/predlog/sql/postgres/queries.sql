@@ -7,20 +7,21 @@
 UPDATE predlog_rows SET total = total + %(n)s RETURNING total;
 
 -- name: insert_predictions
--- A batch as one statement, its columns as arrays: one round trip, one plan.
-INSERT INTO predictions (model, version, request_id, at, n_rows, row_end, inputs, outputs, out_dtype)
-SELECT m, v, r, now(), n, e, i, o, d
-  FROM unnest(%(model)s::text[], %(version)s::int[], %(request_id)s::text[], %(n_rows)s::int[],
-              %(row_end)s::bigint[], %(inputs)s::bytea[], %(outputs)s::bytea[], %(out_dtype)s::text[])
-       AS batch(m, v, r, n, e, i, o, d)
+-- A batch as one statement, its columns as arrays sent in binary: one round trip, one plan.
+INSERT INTO predictions (model, version, request_id, at, n_rows, row_end, inputs, in_dtype, outputs, out_dtype)
+SELECT m, v, r, now(), n, e, i, di, o, do_
+  FROM unnest(%(model)b::text[], %(version)b::int[], %(request_id)b::text[], %(n_rows)b::int[],
+              %(row_end)b::bigint[], %(inputs)b::bytea[], %(in_dtype)b::text[], %(outputs)b::bytea[],
+              %(out_dtype)b::text[])
+       AS batch(m, v, r, n, e, i, di, o, do_)
 ON CONFLICT (model, request_id) DO NOTHING;
 
 -- name: predictions_of
-SELECT seq, request_id, version, n_rows, inputs, outputs, out_dtype FROM predictions
+SELECT seq, request_id, version, n_rows, inputs, in_dtype, outputs, out_dtype FROM predictions
  WHERE model = %(model)s AND request_id = ANY(%(request_ids)s::text[]);
 
 -- name: recent
-SELECT seq, version, n_rows, inputs, outputs, out_dtype FROM predictions
+SELECT seq, version, n_rows, inputs, in_dtype, outputs, out_dtype FROM predictions
  WHERE model = %(model)s AND version = %(version)s AND seq < %(before)s
  ORDER BY seq DESC LIMIT %(limit)s;
 

@@ -6,17 +6,19 @@
 -- Taken in the batch's write transaction, which no other process's write interleaves with.
 UPDATE predlog_rows SET total = total + :n RETURNING total;
 
--- name: insert_prediction
-INSERT INTO predictions (model, version, request_id, at, n_rows, row_end, inputs, outputs, out_dtype)
-VALUES (:model, :version, :request_id, now_us(), :n_rows, :row_end, :inputs, :outputs, :out_dtype)
+-- name: insert_predictions
+-- A batch as one statement (core.predlog.log repeats the row of placeholders for each request):
+-- one step into SQLite for the batch, not one a request.
+INSERT INTO predictions (model, version, request_id, at, n_rows, row_end, inputs, in_dtype, outputs, out_dtype)
+VALUES (?, ?, ?, now_us(), ?, ?, ?, ?, ?, ?)
 ON CONFLICT (model, request_id) DO NOTHING;
 
 -- name: predictions_of
-SELECT seq, request_id, version, n_rows, inputs, outputs, out_dtype FROM predictions
+SELECT seq, request_id, version, n_rows, inputs, in_dtype, outputs, out_dtype FROM predictions
  WHERE model = :model AND request_id IN (SELECT value FROM json_each(:request_ids));
 
 -- name: recent
-SELECT seq, version, n_rows, inputs, outputs, out_dtype FROM predictions
+SELECT seq, version, n_rows, inputs, in_dtype, outputs, out_dtype FROM predictions
  WHERE model = :model AND version = :version AND seq < :before
  ORDER BY seq DESC LIMIT :limit;
 

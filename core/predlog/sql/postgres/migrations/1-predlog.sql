@@ -8,7 +8,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     at TIMESTAMPTZ NOT NULL,
     n_rows INTEGER NOT NULL,
     row_end BIGINT NOT NULL,                -- rows logged up to and with this request: the row cap
-    inputs BYTEA NOT NULL,                  -- the checked rows, float64 little-endian, row-major
+    inputs BYTEA NOT NULL,                  -- the checked rows, row-major, of in_dtype
+    in_dtype TEXT NOT NULL,                 -- numpy's name for it: <f8, or narrower where exact (|u1, <f4...)
     outputs BYTEA NOT NULL,                 -- probabilities or values, row-major, of out_dtype
     out_dtype TEXT NOT NULL                 -- numpy's name for it: <f4 or <f8
 );
