@@ -5,6 +5,9 @@
     wrk with 16 connections against each in turn, --rounds of --seconds, one-row requests
     and 10,000-row requests; the median of the paired per-round ratios (targets: >= 0.9 and
     >= 0.85), on SQLite and on a real PostgreSQL. The idle gunicorn of a pair costs nothing.
+    Beside it, the CPU seconds each request cost (gunicorn's workers, and PostgreSQL's
+    processes, whose work the log adds), whose ratio off/on is the throughput ratio of a
+    machine the run has to itself: on a shared one the req/s ratio swings with its neighbours.
 (b) Feedback: 10,000 one-row predictions, then a feedback post for each, from 4 client
     threads (keep-alive): the feedback answers' p50 and p99 (target p99 <= 10 ms) and the
     share matched (target >= 99.9%); and the same with each feedback sent the moment its
@@ -31,7 +34,9 @@ Needs Debian's wrk for (a) and postgresql for its PostgreSQL runs.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -60,9 +65,11 @@ def _env(tmp: Path, url: str | None, rate: float, tag: str) -> dict:
     return env
 
 
+_PG: list = []  # the PostgreSQL of the current run, if any
+
+
 def _backends(names: list[str]):
     """(name, database URL or None) for each backend asked for, PostgreSQL started for the run."""
-    pg = None
     try:
         for name in names:
             if name == "sqlite":
@@ -71,11 +78,34 @@ def _backends(names: list[str]):
                 if not postgres_bin("initdb"):
                     print("postgres: skipped (apt-get install postgresql)")
                     continue
-                pg = pg or Postgres().start()
-                yield name, pg.create_database(f"bench{int(time.time() * 1000) % 10**9}")
+                if not _PG:
+                    _PG.append(Postgres().start())
+                yield name, _PG[0].create_database(f"bench{int(time.time() * 1000) % 10**9}")
     finally:
-        if pg is not None:
-            pg.stop()
+        while _PG:
+            _PG.pop().stop()
+
+
+def _cpu_seconds(*pids: int) -> float:
+    """CPU seconds (user and system) of these processes and their children, so far."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in pids:
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+        for p in [pid, *map(int, children.split())]:
+            try:
+                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _measured(server, script, seconds, pg) -> dict:
+    pids = [server.proc.pid] + ([pg.proc.pid] if pg is not None else [])
+    before = _cpu_seconds(*pids)
+    got = wrk(server.base + "/predict/red", seconds, 16, script)
+    got["cpu_ms"] = 1e3 * (_cpu_seconds(*pids) - before) / max(1, got["requests"])
+    return got
 
 
 def part_a(store, tmp: Path, backends: list[str], rounds: int, seconds: float) -> None:
@@ -86,13 +116,14 @@ def part_a(store, tmp: Path, backends: list[str], rounds: int, seconds: float) -
     print("(a) predict throughput, the prediction log on (rate 1.0) against off (rate 0); 2 gunicorn workers, "
           "wrk 16 connections")
     for backend, url in _backends(backends):
+        pg = _PG[0] if url else None
         with Gunicorn(store.root, workers=2, env=_env(tmp, url, 0.0, f"{backend}-off")) as off, \
                 Gunicorn(store.root, workers=2, env=_env(tmp, url, 1.0, f"{backend}-on")) as on:
             for what, script, rows_per in (("one-row", one, 1), ("10,000-row", big, 10_000)):
                 pairs = []
                 for i in range(rounds):
                     order = (off, on) if i % 2 == 0 else (on, off)  # take turns going first
-                    got = {s: wrk(s.base + "/predict/red", seconds, 16, script) for s in order}
+                    got = {s: _measured(s, script, seconds, pg) for s in order}
                     pairs.append((got[off], got[on]))
                 ratios = [b["rps"] / a["rps"] for a, b in pairs]
                 failed = sum(a["failed"] + b["failed"] for a, b in pairs)
@@ -101,6 +132,11 @@ def part_a(store, tmp: Path, backends: list[str], rounds: int, seconds: float) -
                       f" rows/s  on {statistics.median(b['rps'] for _, b in pairs) * rows_per:12,.0f} rows/s  "
                       f"on/off median {statistics.median(ratios):.3f} (target >= {target}; rounds "
                       + ", ".join(f"{r:.2f}" for r in ratios) + f")  failed {failed}")
+                cpu_off = statistics.median(a["cpu_ms"] for a, _ in pairs)
+                cpu_on = statistics.median(b["cpu_ms"] for _, b in pairs)
+                print(f"  {backend:8} {what:10} CPU per request: off {cpu_off:.3f} ms, on {cpu_on:.3f} ms "
+                      f"(+{cpu_on - cpu_off:.3f} ms{', PostgreSQL included' if pg else ''}): off/on "
+                      f"{cpu_off / cpu_on:.3f}")
             written = _metric(on.base, "tinymlp_prediction_log_rows_total")
             dropped = _metric(on.base, "tinymlp_prediction_log_dropped_rows_total")
             print(f"  {backend:8} rows logged {written:,.0f}, dropped {dropped:,.0f} (queue full or database)")

@@ -10,9 +10,9 @@ an unknown or expired request id is 404, a label the model does not have 422 nam
 nothing is recorded. The same truth twice counts once; a different truth for a row replaces
 the one before, and the answer lists what it replaced.
 
-A request id the log has not got yet may still be in a worker's writer (it writes every few
-hundredths of a second): such an id is looked for again for up to ``FEEDBACK_WAIT`` seconds
-before the answer is 404.
+A request id the log has not got yet may still be in a worker's writer (under load it writes
+a batch every tenth of a second; this worker's own is hurried): such an id is looked for again
+for up to ``FEEDBACK_WAIT`` seconds before the answer is 404.
 
 The retraining policy is kept in the shared database, so every replica and job worker sees
 it; setting or removing it takes the training token, since it queues training jobs (the job
@@ -170,10 +170,10 @@ def _find(plog: PredictionLog, name: str, ids: list[str]) -> dict:
     """The logged requests by id; 404 naming one that is not there, after looking again for a
     while (it may be in a worker's writer still)."""
     found = plog.find(name, ids)
-    deadline, pause = time.monotonic() + FEEDBACK_WAIT, 0.005
+    deadline = time.monotonic() + FEEDBACK_WAIT
     while len(found) < len(ids) and time.monotonic() < deadline and config().prediction_log_rate > 0:
-        time.sleep(pause)
-        pause = min(2 * pause, 0.05)
+        logs().hurry()  # it may be waiting in this worker's own writer
+        time.sleep(0.003)
         found.update(plog.find(name, [i for i in ids if i not in found]))
     missing = [i for i in ids if i not in found]
     if missing:
