@@ -14,9 +14,9 @@ share of the writer's CPU went from about 60 to about 20 microseconds between ba
 and 0.1 s apart). A feedback post that cannot find its request yet hurries its own worker's
 writer (``hurry``). Nothing here can fail or slow an answer:
 
-- more than ``MAX_PENDING_ROWS`` rows waiting (the database is slower than the traffic, or
-  away): the request is not logged, counted in ``tinymlp_prediction_log_dropped_rows_total
-  {reason="queue_full"}``;
+- more than ``MAX_PENDING_BYTES`` of arrays waiting (the database is slower than the traffic,
+  or away): the request is not logged, its rows counted in
+  ``tinymlp_prediction_log_dropped_rows_total{reason="queue_full"}``;
 - a batch the database refuses (down, locked, full) is dropped, counted under
   ``reason="database"``, and the writer waits before trying again (0.5 s doubling to 10 s);
 - the log's database is opened by the writer thread, never by a request.
@@ -51,8 +51,8 @@ log = logging.getLogger("tinymlp.predlog")
 
 BATCH_INTERVAL = 0.1  # seconds from one batch's start to the next's, at least (unless hurried)
 IDLE_CHECK = 1.0  # seconds an idle writer waits before it looks whether a sweep is due
-MAX_PENDING_ROWS = 200_000  # rows waiting to be written before requests go unlogged
-MAX_BATCH_ENTRIES, MAX_BATCH_ROWS = 2000, 100_000  # one transaction's worth
+MAX_PENDING_BYTES = 64 * 2**20  # of arrays waiting to be written (per worker) before requests go unlogged
+MAX_BATCH_ENTRIES, MAX_BATCH_ROWS = 2000, 200_000  # one transaction's worth
 CLOSE_GRACE = 3.0  # seconds a closing worker spends writing what it holds
 SWEEP_EVERY = 60.0
 SWEEP_BATCH, SWEEP_BATCHES = 2000, 20
@@ -76,17 +76,18 @@ class PredictionLogs:
         self._log: PredictionLog | None = None
         self._open_lock = threading.Lock()
         self._pending: deque = deque()
-        # Rows handed over (by the request thread) and taken (by the writer): each counter has
-        # one writer, so their difference is the backlog without a lock on the request's path.
-        self._given = 0
-        self._taken = 0
+        # Rows and bytes handed over (by the request thread) and taken (by the writer): each
+        # counter has one writer, so their difference is the backlog without a lock on the
+        # request's path.
+        self._given = self._given_bytes = 0
+        self._taken = self._taken_bytes = 0
         self._done = 0  # rows written or dropped by the writer (for ``flush``)
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()  # set by a request finding the queue empty
         self._failing_since: float | None = None
-        self.max_pending_rows = MAX_PENDING_ROWS
+        self.max_pending_bytes = MAX_PENDING_BYTES
 
     # -- the log, opened once -------------------------------------------------------------
 
@@ -111,11 +112,12 @@ class PredictionLogs:
         """Queue what a predict request served (``dataplane.Served``), if sampled and if there is room."""
         if self.rate < 1.0 and random.random() >= self.rate:
             return
-        n = len(served.X)
-        if self._given - self._taken + n > self.max_pending_rows:
+        n, size = len(served.X), _nbytes(served)
+        if self._given_bytes - self._taken_bytes + size > self.max_pending_bytes:
             DROPPED.labels("queue_full").inc(n)
             return
         self._given += n
+        self._given_bytes += size
         idle = not self._pending
         self._pending.append(served)
         if idle:
@@ -133,7 +135,7 @@ class PredictionLogs:
 
     def _run(self) -> None:
         next_sweep = time.monotonic() + random.uniform(1.0, 10.0)  # workers do not sweep in step
-        delay, last = 0.0, 0.0
+        delay, last, behind = 0.0, 0.0, False
         while True:
             if time.monotonic() >= next_sweep:
                 self._sweep()
@@ -148,11 +150,12 @@ class PredictionLogs:
                 self._drop_all()
                 return
             gap = last + BATCH_INTERVAL - time.monotonic()
-            if gap > 0 and not self._stop.is_set():
+            if gap > 0 and not behind and not self._stop.is_set():
                 self._wake.wait(gap)  # let a busy worker's requests gather into one batch (or be hurried)
                 self._wake.clear()
             last = time.monotonic()
             batch = self._take()
+            behind = bool(self._pending)  # a full batch left some: the next one goes at once
             written = self._write(batch)
             self._done += sum(len(s.X) for s in batch)
             if not written:
@@ -163,12 +166,14 @@ class PredictionLogs:
                 delay = 0.0
 
     def _take(self) -> list:
-        batch, rows = [], 0
+        batch, rows, size = [], 0, 0
         while self._pending and len(batch) < MAX_BATCH_ENTRIES and rows < MAX_BATCH_ROWS:
             served = self._pending.popleft()
             batch.append(served)
             rows += len(served.X)
+            size += _nbytes(served)
         self._taken += rows
+        self._taken_bytes += size
         return batch
 
     def _write(self, batch: list) -> bool:
@@ -195,10 +200,13 @@ class PredictionLogs:
         return True
 
     def _drop_all(self) -> None:
-        rows = 0
+        rows = size = 0
         while self._pending:
-            rows += len(self._pending.popleft().X)
+            served = self._pending.popleft()
+            rows += len(served.X)
+            size += _nbytes(served)
         self._taken += rows
+        self._taken_bytes += size
         self._done += rows
         if rows:
             DROPPED.labels("database").inc(rows)
@@ -242,6 +250,12 @@ class PredictionLogs:
             self._log = None
 
     _deadline = float("inf")
+
+
+def _nbytes(served) -> int:
+    """What a queued request holds in arrays."""
+    p = served.prediction
+    return served.X.nbytes + (p.proba if p.proba is not None else p.values).nbytes
 
 
 @functools.lru_cache(maxsize=1024)

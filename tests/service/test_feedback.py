@@ -284,7 +284,7 @@ def test_a_database_that_cannot_be_used_drops_rows_counted_and_predictions_still
 
 def test_a_full_queue_drops_the_request_counted_and_it_still_answers(app, client):
     logs = extensions.prediction_logs(app)
-    logs.max_pending_rows = 3
+    logs.max_pending_bytes = 100  # five rows of red hold 5 * 3 * 8 + 5 * 2 * 4 = 160 bytes
     before = metric("tinymlp_prediction_log_dropped_rows_total", reason="queue_full")
     r = predict(app, client, "red", [[1, 2, 3]] * 5)
     assert r.status_code == 200

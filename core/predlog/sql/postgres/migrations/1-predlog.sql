@@ -13,6 +13,9 @@ CREATE TABLE IF NOT EXISTS predictions (
     outputs BYTEA NOT NULL,                 -- probabilities or values, row-major, of out_dtype
     out_dtype TEXT NOT NULL                 -- numpy's name for it: <f4 or <f8
 );
+-- Stored as they are, never compressed: pglz trying (and failing) to compress a 10,000-row
+-- request's arrays cost the server four times the insert itself (benchmarks.feedback).
+ALTER TABLE predictions ALTER COLUMN inputs SET STORAGE EXTERNAL, ALTER COLUMN outputs SET STORAGE EXTERNAL;
 -- A request id names one prediction of a model: a repeat is not logged again.
 CREATE UNIQUE INDEX IF NOT EXISTS predictions_request ON predictions (model, request_id);
 CREATE INDEX IF NOT EXISTS predictions_version ON predictions (model, version, seq);
