@@ -85,7 +85,9 @@ class PredictionLogs:
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._wake = threading.Event()  # set by a request finding the queue empty
+        self._wake = threading.Event()  # set by a request finding the writer idle
+        self._hurry = threading.Event()  # set by feedback looking for a request, and by close
+        self._idle = False  # the writer waits for requests (not between two batches)
         self._failing_since: float | None = None
         self.max_pending_bytes = MAX_PENDING_BYTES
 
@@ -118,9 +120,8 @@ class PredictionLogs:
             return
         self._given += n
         self._given_bytes += size
-        idle = not self._pending
         self._pending.append(served)
-        if idle:
+        if self._idle:  # after the append: a writer about to wait sees the request, or is woken
             self._wake.set()
         if self._thread is None:
             self._start()
@@ -140,19 +141,22 @@ class PredictionLogs:
             if time.monotonic() >= next_sweep:
                 self._sweep()
                 next_sweep = time.monotonic() + SWEEP_EVERY
+            self._idle = True  # before looking: a request appended after the look wakes it
             if not self._pending:
                 if self._stop.is_set():
                     return
                 self._wake.wait(IDLE_CHECK)
                 self._wake.clear()
+                self._idle = False
                 continue
+            self._idle = False
             if self._stop.is_set() and time.monotonic() > self._deadline:
                 self._drop_all()
                 return
             gap = last + BATCH_INTERVAL - time.monotonic()
             if gap > 0 and not behind and not self._stop.is_set():
-                self._wake.wait(gap)  # let a busy worker's requests gather into one batch (or be hurried)
-                self._wake.clear()
+                self._hurry.wait(gap)  # let a busy worker's requests gather into one batch
+                self._hurry.clear()
             last = time.monotonic()
             batch = self._take()
             behind = bool(self._pending)  # a full batch left some: the next one goes at once
@@ -227,7 +231,7 @@ class PredictionLogs:
         """Write what is waiting now, without waiting for the batch interval (feedback is
         looking for a request that may be here)."""
         if self._pending:
-            self._wake.set()
+            self._hurry.set()
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything handed over so far is written (or dropped); for tests and the
@@ -242,6 +246,7 @@ class PredictionLogs:
         self._deadline = time.monotonic() + CLOSE_GRACE
         self._stop.set()
         self._wake.set()
+        self._hurry.set()
         thread = self._thread
         if thread is not None:
             thread.join(CLOSE_GRACE + 5)
