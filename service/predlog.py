@@ -31,9 +31,7 @@ seconds: requests past ``TINYMLP_PREDICTION_LOG_DAYS`` or the row cap
 
 from __future__ import annotations
 
-import functools
 import logging
-import math
 import random
 import threading
 import time
@@ -43,7 +41,7 @@ from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 
 from core import drift as driftlib
-from core.predlog import Entry, PredictionLog
+from core.predlog import Entry, PredictionLog, input_dtype
 from core.predlog import Unavailable as LogUnavailable
 from service.errors import Unavailable
 
@@ -185,7 +183,7 @@ class PredictionLogs:
         try:
             entries = [Entry.of(s.model.name, s.model.version, s.request_id, s.X,
                                 s.prediction.proba if s.prediction.proba is not None else s.prediction.values,
-                                _whole(s.model.spec))
+                                _dtype_of(s.model.spec))
                        for s in batch]
             written = self.log().write(entries)
         except Exception as e:  # down, locked, full, misconfigured: never the requests' problem
@@ -263,13 +261,17 @@ def _nbytes(served) -> int:
     return served.X.nbytes + (p.proba if p.proba is not None else p.values).nbytes
 
 
-@functools.lru_cache(maxsize=1024)
-def _whole(spec) -> tuple[float, float] | None:
-    """The span of a model's whole-number inputs (the service checked each row against it), or
-    None: its rows are then logged as float64."""
-    if spec.dtype != "int" or not all(math.isfinite(v) for v in (*spec.low, *spec.high)):
-        return None
-    return min(spec.low), max(spec.high)
+_DTYPES: dict[int, tuple] = {}  # id(spec) -> (spec, the type its rows are logged in)
+
+
+def _dtype_of(spec):
+    """``core.predlog.input_dtype`` of a loaded model's spec, worked out once per spec."""
+    found = _DTYPES.get(id(spec))
+    if found is None or found[0] is not spec:
+        if len(_DTYPES) > 4096:
+            _DTYPES.clear()
+        found = _DTYPES[id(spec)] = (spec, input_dtype(spec))
+    return found[1]
 
 
 # -- what the views and /metrics read ----------------------------------------------------

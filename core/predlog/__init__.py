@@ -9,7 +9,7 @@ drift endpoints and the job worker (``trainer.retraining``) read it.
 
 from __future__ import annotations
 
-from core.predlog.log import Entry, PredictionLog, Unavailable
+from core.predlog.log import Entry, PredictionLog, Unavailable, input_dtype
 from core.predlog.records import (
     FeedbackRow,
     Judged,
@@ -24,4 +24,4 @@ from core.predlog.records import (
 )
 
 __all__ = ["Entry", "FeedbackRow", "Judged", "Live", "Logged", "PolicyError", "PolicyState", "PredictionLog",
-           "Quality", "Recorded", "RetrainingPolicy", "Unavailable", "truth_text"]
+           "Quality", "Recorded", "RetrainingPolicy", "Unavailable", "input_dtype", "truth_text"]

@@ -27,6 +27,7 @@ a batch is inserted and how a list of ids is passed.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -67,36 +68,37 @@ class Entry:
     request_id: str
     n_rows: int
     inputs: bytes  # (n_rows, n_features), row-major, of in_dtype
-    in_dtype: str  # "<f8", or narrower where that is exact (see ``compact``)
+    in_dtype: str  # "<f8", or narrower where that is exact (see ``input_dtype``)
     outputs: bytes  # (n_rows, k) of out_dtype, row-major
     out_dtype: str  # "<f4" or "<f8"
 
     @classmethod
     def of(cls, model: str, version: int, request_id: str, X: np.ndarray, outputs: np.ndarray,
-           whole: tuple[float, float] | None = None) -> Entry:
-        """``whole``: the (low, high) every value of X lies within when X holds whole numbers only
-        (a model whose inputs are integers: the service checked them)."""
-        X = compact(X, whole)
+           dtype: np.dtype | None = None) -> Entry:
+        """``dtype``: the type X is stored in, ``input_dtype`` of its model's inputs (default float64)."""
+        X = np.ascontiguousarray(X, dtype=dtype or _F8)
         outputs = np.ascontiguousarray(outputs)
         if outputs.dtype.str not in ("<f4", "<f8"):
             outputs = outputs.astype("<f8")
         return cls(model, version, request_id, len(X), X.tobytes(), X.dtype.str, outputs.tobytes(), outputs.dtype.str)
 
 
+_F8 = np.dtype("<f8")
 _WHOLE = [np.dtype(t) for t in ("|u1", "|i1", "<u2", "<i2", "<i4")]
 
 
-def compact(X: np.ndarray, whole: tuple[float, float] | None = None) -> np.ndarray:
-    """X: (n, k) in the smallest little-endian type that holds it exactly: whole numbers within
-    ``whole`` in the smallest integer type that spans it (red's colours in one byte, an eighth of
-    float64's size), else float64 (read back, every type is float64 again)."""
-    if whole is not None:
-        low, high = whole
+def input_dtype(spec) -> np.dtype:
+    """The type a model's checked rows are logged in, exactly: whole-number inputs (the service
+    checked them against their bounds) in the smallest integer type that spans the bounds
+    (red's colours in one byte, an eighth of float64), anything else as float64. Read back,
+    every type is float64 again."""
+    if spec.dtype == "int" and all(math.isfinite(v) for v in (*spec.low, *spec.high)):
+        low, high = min(spec.low), max(spec.high)
         for dtype in _WHOLE:
             info = np.iinfo(dtype)
             if info.min <= low and high <= info.max:
-                return np.ascontiguousarray(X, dtype=dtype)
-    return np.ascontiguousarray(X, dtype="<f8")
+                return dtype
+    return _F8
 
 
 class PredictionLog:

@@ -172,3 +172,21 @@ def test_a_policy_counts_feedback_from_when_it_was_set_and_a_trigger_is_claimed_
 def test_a_policy_that_cannot_work_is_refused(given, says):
     with pytest.raises(PolicyError, match=says):
         RetrainingPolicy(**given)
+
+
+def test_whole_number_inputs_are_logged_in_the_smallest_type_that_spans_their_bounds(opened):
+    import mlp
+    from core.predlog import input_dtype
+
+    red = mlp.InputSpec(("r", "g", "b"), "int", (0, 0, 0), (255, 255, 255))
+    assert input_dtype(red) == np.dtype("|u1")
+    assert input_dtype(mlp.InputSpec(("a",), "int", (-300,), (300,))) == np.dtype("<i2")
+    assert input_dtype(mlp.InputSpec(("a",), "int")) == np.dtype("<f8")  # no bounds: no promise to keep
+    assert input_dtype(mlp.InputSpec(("x",), "float", (0.0,), (1.0,))) == np.dtype("<f8")
+    log = opened()
+    X = np.array([[255.0, 0, 17], [3, 254, 1]])
+    entry = Entry.of("red", 1, "a", X, np.ones((2, 2), np.float32), input_dtype(red))
+    assert len(entry.inputs) == 6  # a byte a value
+    log.write([entry])
+    back = log.find("red", ["a"])["a"].X
+    assert back.dtype == np.float64 and np.array_equal(back, X)
