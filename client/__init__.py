@@ -25,10 +25,11 @@ from client.errors import (
     Unavailable,
     UnexpectedAnswer,
 )
+from client.feedback import Drift, FeedbackResult, Live, Retraining
 from client.jobs import Job
 from client.rollouts import Rollout
-from client.types import ModelInfo, Prediction, Predictions, Readiness
+from client.types import ModelInfo, Prediction, Predictions, PredictResult, Readiness
 
-__all__ = ["Client", "ClientError", "Conflict", "InvalidInput", "Job", "ModelInfo", "NotFound", "Prediction",
-           "Predictions", "RateLimited", "Readiness", "Rollout", "TooLarge", "TooLargeAnswer", "Unauthorized",
-           "Unavailable", "UnexpectedAnswer", "__version__"]
+__all__ = ["Client", "ClientError", "Conflict", "Drift", "FeedbackResult", "InvalidInput", "Job", "Live", "ModelInfo",
+           "NotFound", "PredictResult", "Prediction", "Predictions", "RateLimited", "Readiness", "Retraining",
+           "Rollout", "TooLarge", "TooLargeAnswer", "Unauthorized", "Unavailable", "UnexpectedAnswer", "__version__"]

@@ -23,6 +23,7 @@ from client import __version__
 from client.answers import Malformed, list_of, nullable, obj, text
 from client.answers import field as get
 from client.errors import BY_STATUS, ClientError, RateLimited, TooLarge, Unavailable, UnexpectedAnswer
+from client.feedback import Drift, FeedbackResult, Live, Retraining, feedback_body
 from client.jobs import Job
 from client.rollouts import Rollout
 from client.text import printable, shortened
@@ -44,20 +45,26 @@ class Client:
         >>> client.predict("red", [[255, 0, 0]]).labels
         ['red']
 
-    ``token`` (default: $TINYMLP_TRAIN_TOKEN) is sent to the /train endpoints only.
+    ``token`` (default: $TINYMLP_TRAIN_TOKEN) is sent to the /train endpoints (and a retraining
+    policy's) only; ``feedback_token`` (default: $TINYMLP_FEEDBACK_TOKEN) to /feedback only.
     ``timeout`` is the seconds a call may take in all: connecting, retries and the whole
     answer. ``retries``: how many times a call is tried again where that is safe.
     ``max_answer_bytes``: the largest answer taken (64 MiB); a larger one is an error.
     """
 
     def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 10,
-                 retries: int = 3, batch_size: int = MAX_ROWS, max_answer_bytes: int = MAX_ANSWER_BYTES):
+                 retries: int = 3, batch_size: int = MAX_ROWS, max_answer_bytes: int = MAX_ANSWER_BYTES,
+                 feedback_token: str | None = None):
         self.url = (url or os.environ.get("TINYMLP_URL") or DEFAULT_URL).rstrip("/")
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"the service's URL must start with http:// or https://, got {printable(self.url)!r}")
         self.token = token if token is not None else (os.environ.get("TINYMLP_TRAIN_TOKEN") or None)
         if self.token and not self.token.isprintable():
             raise ValueError("the training token holds a control character (a newline?); give the token alone")
+        self.feedback_token = feedback_token if feedback_token is not None else (
+            os.environ.get("TINYMLP_FEEDBACK_TOKEN") or None)
+        if self.feedback_token and not self.feedback_token.isprintable():
+            raise ValueError("the feedback token holds a control character (a newline?); give the token alone")
         if not (isinstance(batch_size, int) and batch_size > 0):
             raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}")
         if not (isinstance(retries, int) and retries >= 0):
@@ -79,15 +86,17 @@ class Client:
 
     # -- the one place calls go out --------------------------------------------------------
 
-    def _call(self, method: str, path: str, parse: Callable = obj, *, json=None, params=None, auth: bool = False,
-              idempotent: bool = True, headers: dict | None = None):
+    def _call(self, method: str, path: str, parse: Callable = obj, *, json=None, params=None,
+              auth: bool | str = False, idempotent: bool = True, headers: dict | None = None):
         """One call; its answer read by ``parse``, or a ClientError saying what went wrong.
+        ``auth``: True sends the training token, "feedback" the feedback token.
         ``idempotent``: the call changes nothing, so it may be sent again."""
         url = self.url + path
         request_id = uuid.uuid4().hex
         headers = {**(headers or {}), "X-Request-ID": request_id}
-        if auth and self.token:
-            headers["Authorization"] = b"Bearer " + self.token.encode()  # UTF-8, as curl sends it
+        token = self.feedback_token if auth == "feedback" else self.token if auth else None
+        if token:
+            headers["Authorization"] = b"Bearer " + token.encode()  # UTF-8, as curl sends it
         answer = self.transport.send(method, url, idempotent=idempotent, headers=headers, json=json, params=params)
         body = _json(answer)
         if not 200 <= answer.status < 300:
@@ -315,6 +324,61 @@ class Client:
 
     def _rollout(self, body) -> Rollout:
         return Rollout.from_json(body, self)
+
+    # -- feedback, live quality, drift and retraining (client.feedback) ------------------
+
+    def feedback(self, model: str, request, labels: Iterable[str] | None = None, *, values: Iterable | None = None,
+                 row: int | None = None, label: str | None = None, value=None) -> FeedbackResult:
+        """Send the true answers for an earlier prediction: ``request`` is its answer (a
+        ``Predictions``, however many requests its rows took) or its request id; ``labels`` (or
+        ``values``, for a regressor) give every row's truth in order, or ``row`` with ``label``
+        (``value``) one row's. Needs the feedback token. The same truth again counts once, and a
+        different one replaces it (the answer's ``replacements``), so it is safe to send again.
+
+            >>> answer = client.predict("red", [[250, 10, 10]])
+            >>> client.feedback("red", answer, ["red"]).new
+            1
+        """
+        return self.feedback_items(model, feedback_body(request, labels, values, row, label, value))
+
+    def feedback_items(self, model: str, items: list[dict]) -> FeedbackResult:
+        """Send feedback items as the service takes them: ``{"request_id", "labels" | "values"}``
+        or ``{"request_id", "row", "label" | "value"}``."""
+        return self._call("POST", f"/feedback/{_segment(model)}", FeedbackResult.from_json,
+                          json=items[0] if len(items) == 1 else list(items), auth="feedback")
+
+    def live(self, model: str, version: int | None = None) -> Live:
+        """A version's live quality from feedback (default: the served version's).
+
+            >>> client.live("red").recent.accuracy
+        """
+        path = f"/models/{_segment(model)}" + (f"/versions/{_segment(version)}" if version is not None else "")
+        return self._call("GET", path, lambda body: Live.from_json(get(obj(body, "the answer"), "live", obj,
+                                                                       "the answer")))
+
+    def drift(self, model: str) -> Drift:
+        """Drift of the served version: per feature PSI and KS of its latest logged rows against
+        its training data, and the predictions' PSI.   >>> client.drift("red").features["r"].psi"""
+        return self._call("GET", f"/models/{_segment(model)}/drift", Drift.from_json)
+
+    def retraining(self, model: str) -> Retraining:
+        """The model's retraining policy and where it stands."""
+        return self._call("GET", f"/models/{_segment(model)}/retraining", Retraining.from_json)
+
+    def set_retraining(self, model: str, **policy) -> Retraining:
+        """Set the model's retraining policy (training token): ``after_feedback`` (new feedback
+        rows), ``accuracy_below``, ``min_feedback``, ``holdout``, ``max_rows``, ``epochs``,
+        ``samples``, ``promote``.
+
+            >>> client.set_retraining("red", after_feedback=500).enabled
+            True
+        """
+        body = {k: v for k, v in policy.items() if v is not None}
+        return self._call("PUT", f"/models/{_segment(model)}/retraining", Retraining.from_json, json=body, auth=True)
+
+    def stop_retraining(self, model: str) -> Retraining:
+        """Turn the model's retraining policy off (training token)."""
+        return self._call("DELETE", f"/models/{_segment(model)}/retraining", Retraining.from_json, auth=True)
 
 
 def _with_predictions(rows: int, body) -> tuple[dict, tuple[int, list[Prediction]]]:

@@ -25,20 +25,25 @@ def _value(value, where: str) -> float | list[float]:
 @dataclass(frozen=True)
 class Prediction:
     """One row's answer: ``label`` and ``probabilities`` (a classifier), or ``value`` (a
-    regressor: a number, or a list of them); ``version`` is the model version that answered."""
+    regressor: a number, or a list of them); ``version`` is the model version that answered;
+    ``request_id`` and ``row`` name it for feedback (``Client.feedback``)."""
 
     version: int
     label: str | None = None
     probabilities: dict[str, float] | None = None
     value: float | list[float] | None = None
+    request_id: str | None = None  # the request that answered it (None: a service that does not say)
+    row: int | None = None  # its row in that request
 
     @classmethod
-    def from_json(cls, data, version: int, where: str = "prediction") -> Prediction:
+    def from_json(cls, data, version: int, where: str = "prediction", request_id: str | None = None,
+                  row: int | None = None) -> Prediction:
         data = obj(data, where)
         if "label" in data:
-            return cls(version, get(data, "label", text, where), get(data, "probabilities", dict_of(number), where))
+            return cls(version, get(data, "label", text, where), get(data, "probabilities", dict_of(number), where),
+                       request_id=request_id, row=row)
         if "value" in data:
-            return cls(version, value=get(data, "value", _value, where))
+            return cls(version, value=get(data, "value", _value, where), request_id=request_id, row=row)
         raise Malformed(f"{where} has neither a 'label' nor a 'value'")
 
 
@@ -46,11 +51,13 @@ def predictions_answer(body, rows: int) -> tuple[int, list[Prediction]]:
     """The version and one prediction per row sent, from a predict answer."""
     body = obj(body, "the answer")
     version = get(body, "version", integer, "the answer")
+    request_id = get(body, "id", nullable(text), "the answer", default=None)
     given = get(body, "predictions", list_of(lambda p, where: p), "the answer")
     if len(given) != rows:
         raise Malformed(f"the answer holds {len(given)} prediction{'s' * (len(given) != 1)} for {rows} "
                         f"row{'s' * (rows != 1)} sent")
-    return version, [Prediction.from_json(p, version, f"predictions[{i}]") for i, p in enumerate(given)]
+    return version, [Prediction.from_json(p, version, f"predictions[{i}]", request_id, i)
+                     for i, p in enumerate(given)]
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,22 @@ class Predictions:
     @property
     def labels(self) -> list[str | None]:
         return [p.label for p in self.predictions]
+
+    @property
+    def request_ids(self) -> list[str]:
+        """The id of every request the rows took, in order: what feedback names them by."""
+        return list(dict.fromkeys(p.request_id for p in self.predictions if p.request_id is not None))
+
+    @property
+    def request_id(self) -> str | None:
+        """The request id the service answered under (the X-Request-ID header, ``id`` in the
+        body), to send feedback with; None if the rows took several requests (``request_ids``)
+        or the service named none."""
+        ids = self.request_ids
+        return ids[0] if len(ids) == 1 and all(p.request_id is not None for p in self.predictions) else None
+
+
+PredictResult = Predictions  # the predict answer's other name
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import mlp
+from core.drift import Reference, ReferenceError
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,9 @@ class TrainingRecord:
     source_sha256: str | None = None
     estimator: str | None = None  # an imported estimator: Pipeline(StandardScaler, MLPClassifier)...
     sklearn_version: str | None = None  # the scikit-learn that saved it
+    # The training data's quantiles and the predictions on it, for drift (core.drift); None:
+    # a version trained before they were recorded, or an import.
+    reference: Reference | None = None
 
     @classmethod
     def from_dict(cls, data) -> TrainingRecord | None:
@@ -99,6 +103,11 @@ class TrainingRecord:
         curve = data.get("curve")
         _check(curve is None or isinstance(curve, list), "training.curve must be a list of epochs")
         values["curve"] = tuple(_epoch(r, i) for i, r in enumerate(curve or ()))
+        if data.get("reference") is not None:
+            try:
+                values["reference"] = Reference.from_dict(data["reference"])
+            except ReferenceError as e:
+                _check(False, str(e))
         if values.get("trained_by") is None:
             values["trained_by"] = "unknown"
         return cls(**values)
@@ -106,8 +115,11 @@ class TrainingRecord:
     def train_config(self) -> mlp.TrainConfig | None:
         return mlp.TrainConfig.from_dict(self.config) if self.config else None
 
-    def to_dict(self, with_curve: bool = True) -> dict:
-        out = {k: v for k, v in dataclasses.asdict(self).items() if v is not None and k != "curve"}
+    def to_dict(self, with_curve: bool = True, with_reference: bool = True) -> dict:
+        bare = dataclasses.replace(self, curve=(), reference=None)  # asdict copies; those two write themselves
+        out = {k: v for k, v in dataclasses.asdict(bare).items() if v is not None and k != "curve"}
+        if with_reference and self.reference is not None:
+            out["reference"] = self.reference.to_dict()
         if with_curve:
             out["curve"] = [{k: v for k, v in dataclasses.asdict(r).items() if v is not None} for r in self.curve]
         return out

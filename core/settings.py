@@ -190,6 +190,22 @@ _VARIABLES = [
              "the service the client and the tinymlp command call", (_CLIENT,)),
     Variable("TINYMLP_PORT", int, 8000, _number(1, 65535, int), "the host port compose publishes (the proxy's)",
              (_COMPOSE,)),
+    # -- the prediction log, feedback and drift (core.predlog, service.predlog) --
+    Variable("TINYMLP_FEEDBACK_TOKEN", str, None, _token,
+             f"the bearer token of POST /feedback (printable ASCII, at least {MIN_TOKEN_LENGTH} characters); unset "
+             "or empty: /feedback answers 403 saying how to turn it on", (_SERVICE, _CLIENT)),
+    Variable("TINYMLP_PREDICTION_LOG_RATE", float, 1.0, _number(0.0, 1.0),
+             "the share of predict requests logged (with their rows, answers and request id) for feedback and "
+             "drift; 0 turns the log off", (_SERVICE,)),
+    Variable("TINYMLP_PREDICTION_LOG_DAYS", float, 7.0, _number(0.0001, 36_500),
+             "days a logged prediction (and its feedback) is kept", (_SERVICE,)),
+    Variable("TINYMLP_PREDICTION_LOG_MAX_ROWS", int, 1_000_000, _number(1000, 10**10, int),
+             "the most predicted rows the log keeps; past it the oldest go first", (_SERVICE,)),
+    Variable("TINYMLP_FEEDBACK_WINDOW", int, 1000, _number(1, 1_000_000, int),
+             "live quality is also reported over this many of a version's latest feedback rows", (_SERVICE, _WORKER)),
+    Variable("TINYMLP_DRIFT_WINDOW", int, 1000, _number(10, 1_000_000, int),
+             "drift compares this many of the served version's latest logged rows (of every worker and replica) "
+             "with its training data", (_SERVICE,)),
 ]
 
 

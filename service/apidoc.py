@@ -16,6 +16,7 @@ converters, a tag per blueprint, every operation's ``default`` answer the error 
 
 from __future__ import annotations
 
+import copy
 import http
 import inspect
 import re
@@ -36,14 +37,15 @@ class Operation:
     responses: dict  # status -> (schema class or instance or None, description, content type)
     body: type[Schema] | Schema | None = None
     query: type[Schema] | Schema | None = None
-    secured: bool = False
+    secured: bool | str = False  # True: the training token; or a security scheme's name
     extra: dict = field(default_factory=dict)  # verbatim OpenAPI (e.g. a content type)
 
 
-def operation(*, responses: dict, body=None, query=None, secured: bool = False, **extra):
+def operation(*, responses: dict, body=None, query=None, secured: bool | str = False, **extra):
     """Declare a view's operation for the document; the view is returned as it is.
     ``responses`` maps a status to a schema, ``(schema, description)`` or
-    ``(schema, description, content type)``; a schema may be None (no body)."""
+    ``(schema, description, content type)``; a schema may be None (no body). ``secured``:
+    True for the training token (``bearerAuth``), or the name of another scheme (``feedbackAuth``)."""
 
     def decorator(view):
         view.openapi = Operation({status: _answer(spec) for status, spec in responses.items()}, body, query,
@@ -96,6 +98,8 @@ def build(app: Flask, *, description: str) -> dict:
                                                "content": {"application/json": {"schema": "ErrorBody"}}})
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer",
                                                    "description": "the value of TINYMLP_TRAIN_TOKEN"})
+    spec.components.security_scheme("feedbackAuth", {"type": "http", "scheme": "bearer",
+                                                     "description": "the value of TINYMLP_FEEDBACK_TOKEN"})
     for name, text in BLUEPRINT_TAGS.items():
         if name in app.blueprints:
             spec.tag({"name": name, "description": text})
@@ -124,11 +128,13 @@ def _operation(declared: Operation, view, tag_name: str) -> dict:
     if rest.strip():
         out["description"] = rest.strip()
     if declared.secured:
-        out["security"] = [{"bearerAuth": []}]
+        out["security"] = [{declared.secured if isinstance(declared.secured, str) else "bearerAuth": []}]
     if declared.query is not None:
         out["parameters"] = [{"in": "query", "schema": declared.query}]
-    if declared.body is not None:
-        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": declared.body}}}
+    if declared.body is not None:  # a schema, or a JSON schema written out (a dict) that may name schemas,
+        # copied: apispec resolves the schemas it names in place, and every app's document needs them
+        body = copy.deepcopy(declared.body) if isinstance(declared.body, dict) else declared.body
+        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     responses = {}
     for status, (schema, description, content_type) in declared.responses.items():
         answer: dict = {"description": description or _phrase(status)}

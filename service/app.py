@@ -12,7 +12,7 @@ from service import apidoc, extensions, requestlog
 from service.config import Config
 from service.jsonio import OrjsonProvider
 from service.openapi import Document
-from service.routes import errors, health, models, predict, rollouts, train, ui, v2
+from service.routes import errors, feedback, health, models, predict, rollouts, train, ui, v2
 
 DOCS_ASSETS = "/docs/assets/"
 DESCRIPTION = "Small numpy neural networks over HTTP."
@@ -50,6 +50,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.config.update(TINYMLP=config, MAX_CONTENT_LENGTH=config.max_body_bytes)
     for bp in (predict.blp, train.blp, models.blp, rollouts.blp, health.blp, v2.blp):
         app.register_blueprint(bp)
+    app.register_blueprint(feedback.blp)  # feedback, drift and retraining (issue 20)
     app.register_blueprint(ui.blp)  # the web pages: not API, so not in the OpenAPI document
 
     from swagger_ui_bundle import swagger_ui_path

@@ -13,7 +13,10 @@ gunicorn's ``worker_exit`` hook closes a worker's app, and the tests' fixtures c
   registry's: the served version, a pinned one or a labelled one; with rollouts, a running
   rollout's arm for an unpinned request: ``service.rollouts``);
 - the observers, called with what each predict request served (``dataplane.Served``) once
-  its answer has gone: work that must never delay, change or fail an answer.
+  its answer has gone: work that must never delay, change or fail an answer;
+- the prediction log (``service.predlog``): its background writer is an observer (unless
+  TINYMLP_PREDICTION_LOG_RATE is 0), and the feedback, drift and live-quality views read it;
+- the collectors /metrics runs at each scrape besides the job queue's (live quality, drift).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from core.store import ModelStore
 from service import metrics
 from service.errors import Unavailable
 from service.exports import OnnxExports
+from service.predlog import PredictionLogs, QualityCollector
 from service.registry import Registry
 from service.rollouts import RolloutService
 
@@ -37,7 +41,7 @@ log = logging.getLogger("tinymlp.app")
 
 REGISTRY, JOBS, CLOSERS = "tinymlp.registry", "tinymlp.jobs", "tinymlp.closers"
 ROUTER, OBSERVERS, ONNX = "tinymlp.router", "tinymlp.observers", "tinymlp.onnx"
-ROLLOUTS = "tinymlp.rollouts"
+ROLLOUTS, PREDLOG, COLLECTORS = "tinymlp.rollouts", "tinymlp.predlog", "tinymlp.collectors"
 
 # (name, version, label, routing key) -> a Model, or a dataplane.Routed (a rollout's pick)
 Router = Callable[[str, "int | None", "str | None", "str | None"], object]
@@ -74,10 +78,21 @@ def init_app(app: Flask, config) -> None:
     on_close(app, registry.stop)
     app.extensions[ROUTER] = lambda name, version, label, routing_key: registry.get(name, version, label)
     app.extensions[OBSERVERS] = []
+    app.extensions[COLLECTORS] = []
     _init_rollouts(app, config, rollouts)
     app.extensions[ONNX] = OnnxExports()
     app.extensions[JOBS] = _LazyJobTable(app)
     on_close(app, app.extensions[JOBS].close)
+    _init_predlog(app, config, registry)
+
+
+def _init_predlog(app: Flask, config, registry: Registry) -> None:
+    """The prediction log: its writer observes every answer when sampling is on."""
+    logs = app.extensions[PREDLOG] = PredictionLogs(config)
+    on_close(app, logs.close)
+    if config.prediction_log_rate > 0:
+        app.extensions[OBSERVERS].append(logs.observe)
+    app.extensions[COLLECTORS].append(QualityCollector(logs, registry, config))
 
 
 # -- rollouts ------------------------------------------------------------------------------
@@ -89,6 +104,7 @@ def _init_rollouts(app: Flask, config, rollouts: RolloutService) -> None:
     app.extensions[ROLLOUTS] = rollouts
     app.extensions[ROUTER] = rollouts.route
     app.extensions[OBSERVERS].append(rollouts.observe)
+    app.extensions[COLLECTORS].append(metrics.RolloutCollector(rollouts.collect))
     if config.start_reloader:
         rollouts.start()
     on_close(app, rollouts.close)
@@ -166,6 +182,15 @@ def notify(observers: list, served) -> None:
             observe(served)
         except Exception:
             log.exception("observer %r failed on request %s", observe, getattr(served, "request_id", "?"))
+
+
+def prediction_logs(app: Flask) -> PredictionLogs:
+    return app.extensions[PREDLOG]
+
+
+def collectors(app: Flask) -> list:
+    """Collectors /metrics runs at each scrape, besides the job queue's."""
+    return app.extensions.get(COLLECTORS, [])
 
 
 def onnx_exports(app: Flask) -> OnnxExports:

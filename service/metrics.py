@@ -178,7 +178,7 @@ class RolloutCollector:
 
 def render(job_table=None, jobs_known: bool = False, collectors=()) -> tuple[bytes, str]:
     """Every worker's samples added up, (``jobs_known``: training is on) the job queue, and
-    ``collectors`` read at this scrape (the rollouts')."""
+    ``collectors`` read at this scrape (rollouts, live quality and drift)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         _mp.MultiProcessCollector(registry)

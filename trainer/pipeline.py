@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 import mlp
+from core import drift
 from core.records import EpochRecord, ModelVersion, TrainingRecord
 from core.store import ModelStore
 from trainer import pictures
@@ -42,7 +43,18 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _training_record(task, cfg, network: dict | None, X, y, history, trained_by, **extra) -> TrainingRecord:
+def training_reference(net: mlp.Network, X) -> drift.Reference:
+    """The training inputs' quantiles and the model's answers on them, kept in the training
+    record: what the service measures drift against (core.drift)."""
+    X = np.asarray(X, dtype=np.float64)
+    features = net.input_spec.features
+    if net.is_classifier:
+        return drift.reference(X, features, proba=net.predict_proba(X), labels=net.labels)
+    return drift.reference(X, features, values=net.forward(X))
+
+
+def _training_record(task, cfg, network: dict | None, X, y, history, trained_by, *, net: mlp.Network,
+                     **extra) -> TrainingRecord:
     return TrainingRecord(
         trained_by=trained_by,
         task=task.name,
@@ -57,6 +69,7 @@ def _training_record(task, cfg, network: dict | None, X, y, history, trained_by,
                     for r in history.records),
         duration_s=round(history.seconds, 3),
         data_hash=data_hash(X, y),
+        reference=training_reference(net, X),
         **extra,
     )
 
@@ -103,7 +116,7 @@ def train_task(
             value = extra[task.target.eval_set]["accuracy"]
             metrics["headline"].update(eval_set=task.target.eval_set, value=value,
                                        met=task.target.met(value))
-    record = _training_record(task, cfg, ncfg.to_dict(), X, y, history, trained_by)
+    record = _training_record(task, cfg, ncfg.to_dict(), X, y, history, trained_by, net=net)
     published = store.publish(
         name or task.name, net, parent=None, created_at=now(), task=task.name,
         training=record.to_dict(), metrics=metrics,
@@ -175,7 +188,7 @@ def train_further(
     history = mlp.fit(net, X, y, cfg, callback=callback, should_stop=should_stop)
     metrics = judge(net, task, cfg.seed)
     record = _training_record(task, cfg, base.info.training.network if base.info.training else None,
-                              X, y, history, trained_by, **(extra_record or {}))
+                              X, y, history, trained_by, net=net, **(extra_record or {}))
     return Trained(name, base, task, net, metrics, history, record, np.asarray(y))
 
 

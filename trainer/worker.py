@@ -3,7 +3,10 @@
 It loops: fail jobs whose worker died (``reap``), claim the oldest runnable job, run it.
 With nothing to do it removes finished jobs older than TINYMLP_JOB_RETENTION_DAYS (a
 small batch at a time, at most once a minute) and waits: on PostgreSQL until a submit or a
-job's end wakes it (NOTIFY), on SQLite until its next look (TINYMLP_JOB_POLL).
+job's end wakes it (NOTIFY), on SQLite until its next look (TINYMLP_JOB_POLL). Before each
+claim (at most once per ``RETRAIN_CHECK_EVERY``) it queues the jobs the models' retraining
+policies call for (``trainer.retraining``): a job that trains on the feedback users sent, and
+is promoted only if it also wins on the feedback it held back.
 
 A job trains the parent version further (fresh task samples plus the user's examples)
 while a heartbeat thread keeps it alive in the table (once a second at least) and learns of
@@ -55,13 +58,14 @@ from pathlib import Path
 import numpy as np
 
 from core import settings
-from core.jobs import Beat, Job, JobError, JobStatus, JobTable, Progress, Promotion, Unavailable, open_jobs
+from core.jobs import Beat, Job, JobError, JobStatus, JobTable, Policy, Progress, Promotion, Unavailable, open_jobs
 from core.jobs.reaping import reap
+from core.predlog import PredictionLog
 from core.rollouts import Mode, RolloutError, RolloutTable
 from core.rollouts import Unavailable as RolloutsUnavailable
 from core.rollouts import control as rollout_control
 from core.store import ModelStore, StoreError
-from trainer import pictures, pipeline, threads
+from trainer import pictures, pipeline, retraining, threads
 from trainer.promotion import Rule, promote
 from trainer.tasks import task_of
 
@@ -70,6 +74,7 @@ log = logging.getLogger("tinymlp.worker")
 SWEEP_EVERY = 60.0  # seconds between an idle worker's sweeps of expired jobs
 SWEEP_BATCH, SWEEP_BATCHES = 500, 10  # rows per transaction, transactions per sweep
 SHUTDOWN_GRACE = 20.0  # seconds a stopping worker keeps trying to write a job's end (compose waits 30)
+RETRAIN_CHECK_EVERY = 1.0  # seconds between looks at the retraining policies
 
 
 # The settings the worker reads, one field each (``TINYMLP_JOB_POLL`` -> ``job_poll``), built
@@ -141,6 +146,8 @@ class Worker:
         self.stopping = threading.Event()
         self._next_sweep = 0.0
         self._rollouts: RolloutTable | None = None  # promote=canary's, in the job table's database
+        self._predlog: PredictionLog | None = None
+        self._next_retrain_check = 0.0
 
     @property
     def jobs(self) -> JobTable:
@@ -150,7 +157,16 @@ class Worker:
             log.info("worker %s: jobs in %s, models in %s", self.id, self._jobs.describe(), self.store.root)
         return self._jobs
 
+    @property
+    def predlog(self) -> PredictionLog:
+        """The prediction log (feedback and retraining policies), in the job table's database."""
+        if self._predlog is None:
+            self._predlog = PredictionLog.on(self.jobs.db)
+        return self._predlog
+
     def close(self) -> None:
+        if self._predlog is not None:
+            self._predlog.close()
         if self._jobs is not None:
             self._jobs.close()
 
@@ -162,6 +178,7 @@ class Worker:
             self.touch()
             try:
                 reap(self.jobs, self.store, self.config.job_stale_after)
+                self.retrain_check()
                 job = self.jobs.claim(self.id)
             except Exception as e:  # the table is down, locked or full: never a reason to exit
                 if once:
@@ -191,6 +208,17 @@ class Worker:
 
     def stop(self, *_signal) -> None:
         self.stopping.set()
+
+    def retrain_check(self) -> None:
+        """Queue what the retraining policies call for (at most once per RETRAIN_CHECK_EVERY);
+        a failure is logged and looked at again next time, never a reason to stop."""
+        if time.monotonic() < self._next_retrain_check:
+            return
+        self._next_retrain_check = time.monotonic() + RETRAIN_CHECK_EVERY
+        try:
+            retraining.check(self.jobs, self.predlog, self.store, self.config.feedback_window)
+        except Exception as e:
+            log.warning("worker %s: looking at the retraining policies failed (%s); trying again later", self.id, e)
 
     def touch(self) -> None:
         if self.config.worker_alive_file:
@@ -342,12 +370,33 @@ class Worker:
         seed = params.seed if params.seed is not None else int(job.id[:8], 16)
         task = task_of(parent.info)
         config = pipeline.continue_config(parent, task).replace(seed=seed, **changes)
+        examples, feedback = examples_of(job, task.is_classifier), None
+        if params.feedback is not None:  # a retraining policy's job: the feedback, a slice held back
+            try:
+                feedback = retraining.feedback_data(self.predlog, job, task, parent.spec.n_features, seed)
+            except retraining.NoFeedback as e:
+                raise JobStopped(JobStatus.FAILED, str(e)) from None
+            examples = feedback.train if len(feedback.train[0]) else None
         trained = pipeline.train_further(
             self.store, name, from_version=job.parent_version, config=config, samples=params.samples,
-            examples=examples_of(job, task.is_classifier), callback=on_epoch, should_stop=should_stop,
-            trained_by="api job", extra_record={"job": job.id, "examples": len(params.examples)})
+            examples=examples, callback=on_epoch, should_stop=should_stop, trained_by="api job",
+            extra_record={"job": job.id, "examples": len(examples[0]) if examples else 0})
         training_done.set()
-        promotion = promote(params.promote, parent.network, trained.network, task, seed, trained.targets)
+        canary = feedback is not None and params.promote is Policy.CANARY
+        # A retraining job's canary starts only for a version that would have been promoted:
+        # better on the held-out set (promote=if_better's rule) and on the feedback held back.
+        promotion = promote(Policy.IF_BETTER if canary else params.promote, parent.network, trained.network, task,
+                            seed, trained.targets)
+        if feedback is not None:
+            # Before whatever the policy does with a promoted version (move the label, or start
+            # a canary rollout): it must also win on the feedback it held back.
+            promotion = retraining.guard(promotion, parent.network, trained.network, task, feedback.held)
+        if canary:
+            promotion = replace(promotion, policy=Policy.CANARY)
+            if promotion.promoted:
+                promotion = replace(promotion, promoted=False, rule=Rule.CANARY.value,
+                                    reason=f"{promotion.reason}; promote=canary: so it is rolled out as a canary "
+                                           "rather than promoted")
         should_stop()  # scoring took a while: a cancel or a shutdown meanwhile still publishes nothing
         if not self.persist(lambda: self.jobs.start_publishing(job.id, self.id), f"start publishing job {job.id}"):
             raise JobStopped(JobStatus.CANCELLED, "cancelled after training, before publishing; nothing was published")

@@ -5,7 +5,18 @@ TINYMLP_DATABASE_URL is set), in the database every process shares (``core.db``)
 from __future__ import annotations
 
 from core.db import Database
-from core.jobs.records import Example, Job, JobParams, JobStatus, Policy, Progress, Promotion, Score
+from core.jobs.records import (
+    Example,
+    FeedbackSource,
+    Job,
+    JobParams,
+    JobStatus,
+    Policy,
+    Progress,
+    Promotion,
+    Score,
+    SliceScore,
+)
 from core.jobs.sqlite import SQLiteJobTable
 from core.jobs.table import (
     BadCursor,
@@ -39,6 +50,6 @@ def open_jobs(state_dir, database_url: str | None = None, *, max_queued: int = 3
     return SQLiteJobTable(state_dir, max_queued=max_queued)
 
 
-__all__ = ["BadCursor", "Beat", "Example", "Job", "JobError", "JobNotFound", "JobParams", "JobStatus", "JobTable",
-           "Page", "Policy", "Progress", "Promotion", "QueueFull", "QueueStats", "SQLiteJobTable", "Score",
-           "StillActive", "TooLateToCancel", "Unavailable", "open_jobs"]
+__all__ = ["BadCursor", "Beat", "Example", "FeedbackSource", "Job", "JobError", "JobNotFound", "JobParams",
+           "JobStatus", "JobTable", "Page", "Policy", "Progress", "Promotion", "QueueFull", "QueueStats",
+           "SQLiteJobTable", "Score", "SliceScore", "StillActive", "TooLateToCancel", "Unavailable", "open_jobs"]

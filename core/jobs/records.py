@@ -53,6 +53,23 @@ class Example:
 
 
 @dataclass(frozen=True)
+class FeedbackSource:
+    """What a job queued by a retraining policy trains on (trainer.retraining): the model's
+    newest ``max_rows`` feedback rows up to sequence number ``through``, ``holdout`` of them held
+    back to judge the new version by; ``reason``: what triggered it."""
+
+    through: int
+    max_rows: int
+    holdout: float
+    reason: str
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> FeedbackSource | None:
+        return None if not data else cls(int(data["through"]), int(data["max_rows"]), float(data["holdout"]),
+                                         str(data["reason"]))
+
+
+@dataclass(frozen=True)
 class JobParams:
     """What a job was asked to do; None means the default (the parent's recipe, the task's samples)."""
 
@@ -65,13 +82,16 @@ class JobParams:
     examples: tuple[Example, ...] = ()
     promote: Policy = Policy.IF_BETTER
     percent: float | None = None  # promote=canary: the candidate's share of unpinned requests
+    feedback: FeedbackSource | None = None  # a retraining policy's job: the feedback it trains on
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-               if f.name not in ("examples", "promote") and getattr(self, f.name) is not None}
+               if f.name not in ("examples", "promote", "feedback") and getattr(self, f.name) is not None}
         out["promote"] = self.promote.value
         if self.examples:
             out["examples"] = [e.to_dict() for e in self.examples]
+        if self.feedback is not None:
+            out["feedback"] = dataclasses.asdict(self.feedback)
         return out
 
     @classmethod
@@ -80,6 +100,7 @@ class JobParams:
         values["examples"] = tuple(Example(tuple(e["input"]), e.get("label"), e.get("value"))
                                    for e in data.get("examples") or ())
         values["promote"] = Policy(data.get("promote") or Policy.IF_BETTER.value)
+        values["feedback"] = FeedbackSource.from_dict(data.get("feedback"))
         return cls(**values)
 
 
@@ -103,6 +124,17 @@ class Score:
 
 
 @dataclass(frozen=True)
+class SliceScore:
+    """A retraining job's versions on the feedback it held back (trainer.retraining.guard)."""
+
+    rows: int
+    metric: str
+    parent: float | None
+    new: float | None
+    better: bool  # the new version beats the parent there, beyond chance
+
+
+@dataclass(frozen=True)
 class Promotion:
     """How the new version compared on one held-out set, and what the policy made of it."""
 
@@ -116,6 +148,7 @@ class Promotion:
     baseline: Score | None = None  # the trivial model: the majority class, or the training mean
     pinned: str | None = None  # the default label was pinned before publishing
     rule: str | None = None  # which rule decided (trainer.promotion.Rule)
+    feedback: SliceScore | None = None  # a retraining job: on the feedback it held back
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -127,9 +160,10 @@ class Promotion:
         if not data:
             return None
         score = lambda d: Score(**d) if d else None  # noqa: E731
+        held = data.get("feedback")
         return cls(Policy(data["policy"]), bool(data.get("promoted")), data["reason"], data["eval_set"],
                    data["metric"], score(data["parent"]), score(data["new"]), score(data.get("baseline")),
-                   data.get("pinned"), data.get("rule"))
+                   data.get("pinned"), data.get("rule"), SliceScore(**held) if held else None)
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,6 @@ def prometheus():
     if config().train_token:
         with suppress(ServiceError):  # an unreachable job table is tinymlp_job_table_up 0
             table = train.jobs()
-    rollouts = extensions.rollouts(current_app)
     body, ctype = metrics.render(table, jobs_known=bool(config().train_token),
-                                 collectors=[metrics.RolloutCollector(rollouts.collect)])
+                                 collectors=extensions.collectors(current_app))
     return Response(body, content_type=ctype)

@@ -6,9 +6,9 @@ import dataclasses
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from service import extensions
+from service import extensions, predlog
 from service.apidoc import operation, tag
-from service.routes.common import lookup, registry
+from service.routes.common import config, lookup, registry
 from service.schemas.common import ErrorBody
 from service.schemas.models import ModelList, ModelSummary, VersionDetail
 
@@ -33,15 +33,26 @@ def list_models():
 @blp.route("/<name>", methods=["GET"])
 @operation(responses={200: ModelSummary, 404: ErrorBody})
 def model_detail(name):
-    """One model: versions, labels, the served version and its input and output."""
-    return jsonify(_summary(name))
+    """One model: versions, labels, the served version and its input and output, and the
+    served version's live quality from feedback (``live``)."""
+    summary = _summary(name)
+    served = registry().entry(name).served_model
+    if served is not None:
+        summary["live"] = _live(served)
+    return jsonify(summary)
+
+
+def _live(model) -> dict:
+    return predlog.live(extensions.prediction_logs(current_app), model, config().feedback_window)
 
 
 @blp.route("/<name>/versions/<version:version>", methods=["GET"])
 @operation(responses={200: VersionDetail, 404: ErrorBody})
 def version_detail(name, version):
-    """One version's metadata, metrics and training record (without its weights)."""
-    return jsonify(DETAIL.dump(lookup(name, version=version).info))
+    """One version's metadata, metrics and training record (without its weights), and its
+    live quality from feedback (``live``)."""
+    model = lookup(name, version=version)
+    return jsonify({**DETAIL.dump(model.info), "live": _live(model)})
 
 
 ONNX_FILE = ({"type": "string", "format": "binary"},

@@ -8,6 +8,7 @@ import dataclasses
 from marshmallow import fields
 
 from service.schemas.common import Answer
+from service.schemas.feedback import LIVE_DOC
 
 SPEC_DOC = {"type": "object", "description": "feature names, integer or real, and bounds (null: none)",
             "properties": {"features": {"type": "array", "items": {"type": "string"}},
@@ -40,6 +41,8 @@ class ModelSummary(Answer):
     unservable = fields.String(allow_none=True, metadata={"description": "why nothing is served, if so"})
     input = fields.Method("_input", required=True, metadata={**SPEC_DOC, "type": ["object", "null"]})
     output = fields.Method("_output", required=True, metadata={**OUTPUT_DOC, "type": ["object", "null"]})
+    live = fields.Dict(metadata={**LIVE_DOC, "description": "GET /models/<name> only: the served version's "
+                                                            + LIVE_DOC["description"]})
 
     def _task(self, entry):
         served = entry.served_model
@@ -83,9 +86,11 @@ class VersionDetail(Answer):
     metrics = fields.Method("_metrics", metadata={
         "type": "object", "description": "per evaluation set, and the headline the version is judged by"})
     training = fields.Method("_training", allow_none=True, metadata={
-        "type": "object", "description": "how it was made: by whom, config, seed, data hash"})
+        "type": "object", "description": "how it was made: by whom, config, seed, data hash; drift_reference: "
+                                         "whether it records its training data's quantiles (drift)"})
     curve = fields.Method("_curve", metadata={
         "type": "array", "items": {"type": "object"}, "description": "loss and metric per epoch"})
+    live = fields.Dict(metadata=LIVE_DOC)
 
     def _input(self, info):
         return info.input.to_dict()
@@ -103,7 +108,11 @@ class VersionDetail(Answer):
         return out
 
     def _training(self, info):
-        return info.training.to_dict(with_curve=False) if info.training else None
+        if info.training is None:
+            return None
+        # the drift reference is hundreds of numbers: GET /models/<name>/drift reads it
+        return {**info.training.to_dict(with_curve=False, with_reference=False),
+                "drift_reference": info.training.reference is not None}
 
     def _curve(self, info):
         return info.training.to_dict()["curve"] if info.training else []

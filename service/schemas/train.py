@@ -105,6 +105,9 @@ class ParamsBrief(Answer):
     from_version = fields.Integer(allow_none=True)
     promote = fields.Enum(Policy, by_value=True, required=True)
     percent = fields.Float(allow_none=True, metadata={"description": "promote=canary: the rollout's share"})
+    feedback = fields.Function(lambda p: _feedback(p.feedback), allow_none=True, metadata={
+        "type": ["object", "null"], "description": "a job a retraining policy queued: the feedback it trains on "
+                                                   "(through, max_rows, holdout) and why it was queued (reason)"})
 
 
 class Params(ParamsBrief):
@@ -136,7 +139,10 @@ class Promotion(Answer):
     pinned = fields.String(allow_none=True)
     rule = fields.String(allow_none=True, metadata={
         "description": "the rule that decided: trivial, never, much_worse, always, force, canary, improved, tie, "
-                       "not_better"})
+                       "not_better; for a retraining job, also feedback_not_better or feedback_too_few"})
+    feedback = fields.Function(lambda p: _slice(p.feedback), allow_none=True, metadata={
+        "type": ["object", "null"], "description": "a retraining job: the versions on the feedback it held back "
+                                                   "(rows, metric, parent, new, better)"})
 
 
 class JobBrief(Answer):
@@ -185,6 +191,16 @@ def _score(score) -> dict | None:
     return None if score is None else {"value": score.value, "loss": score.loss}
 
 
+def _feedback(source) -> dict | None:
+    return None if source is None else {"through": source.through, "max_rows": source.max_rows,
+                                        "holdout": source.holdout, "reason": source.reason}
+
+
+def _slice(held) -> dict | None:
+    return None if held is None else {"rows": held.rows, "metric": held.metric, "parent": held.parent,
+                                      "new": held.new, "better": held.better}
+
+
 def brief(job: JobRecord) -> dict:
     """``JobBrief().dump(job)``, written out (see the module's docstring)."""
     p, promotion = job.params, job.promotion
@@ -192,14 +208,14 @@ def brief(job: JobRecord) -> dict:
         "id": job.id, "model": job.model, "status": job.status.value,
         "params": {"epochs": p.epochs, "learning_rate": p.learning_rate, "batch_size": p.batch_size,
                    "samples": p.samples, "seed": p.seed, "from_version": p.from_version, "promote": p.promote.value,
-                   "percent": p.percent},
+                   "percent": p.percent, "feedback": _feedback(p.feedback)},
         "examples": len(p.examples), "parent_version": job.parent_version,
         "published_version": job.published_version, "promoted": job.promoted,
         "promotion": None if promotion is None else {
             "policy": promotion.policy.value, "promoted": promotion.promoted, "reason": promotion.reason,
             "eval_set": promotion.eval_set, "metric": promotion.metric, "parent": _score(promotion.parent),
             "new": _score(promotion.new), "baseline": _score(promotion.baseline), "pinned": promotion.pinned,
-            "rule": promotion.rule},
+            "rule": promotion.rule, "feedback": _slice(promotion.feedback)},
         "progress": [{"epoch": e.epoch, "loss": e.loss, "metric": e.metric, "seconds": e.seconds}
                      for e in job.progress],
         "error": job.error, "cancel_requested": job.cancel_requested, "worker": job.worker,

@@ -10,12 +10,14 @@
 // write panel-<id>.js and add it to PANELS.
 
 import { api } from "./common.js";
+import drift from "./panel-drift.js";
+import live from "./panel-live.js";
 import pictures from "./panel-pictures.js";
 import rollout from "./panel-rollout.js";
 import training from "./panel-training.js";
 import versions from "./panel-versions.js";
 
-const PANELS = [versions, rollout, pictures, training];
+const PANELS = [versions, rollout, pictures, live, drift, training];
 
 const $ = (id) => document.getElementById(id);
 const details = new Map();  // version -> Promise of GET /models/<name>/versions/<v>

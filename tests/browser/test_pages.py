@@ -23,6 +23,7 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
          "--no-first-run"]
 SHOTS = Path(os.environ.get("TINYMLP_TEST_OUTPUT", Path(__file__).resolve().parents[2] / "test-output")) / "browser"
 TOKEN = "browser-token-0123456789ab"
+FEEDBACK_TOKEN = "browser-feedback-0123456789"
 
 if CHROMIUM is None and os.environ.get("TINYMLP_REQUIRE_BROWSER"):
     raise RuntimeError("TINYMLP_REQUIRE_BROWSER is set but Debian's chromium is missing: apt-get install chromium")
@@ -40,7 +41,7 @@ def site(seeded_store_dir, tmp_path_factory):
     for suffix in store.attachments("sine", 1):  # sine as a publisher from before pictures left it
         store.attachment_path("sine", 1, suffix).unlink()
     env = {"TINYMLP_STATE_DIR": str(root / "state"), "TINYMLP_TRAIN_TOKEN": TOKEN,
-           "TINYMLP_RELOAD_INTERVAL": "0.2", "TINYMLP_JOB_STALE_AFTER": "5"}
+           "TINYMLP_RELOAD_INTERVAL": "0.2", "TINYMLP_JOB_STALE_AFTER": "5", "TINYMLP_FEEDBACK_TOKEN": FEEDBACK_TOKEN}
     with Gunicorn(root / "models", workers=2, log_path=root / "gunicorn.log", env=env) as server, \
             TrainerWorker(root / "models", root / "state", log_path=root / "worker.log", env=env):
         yield server
@@ -169,6 +170,33 @@ def test_red_dashboard_shows_every_picture_at_the_first_visit(site, page):
     expect(page.locator("img.map")).to_have_attribute("src", "/ui/models/red/versions/1/regions-b255.png")
     page.wait_for_function(EVERY_IMAGE_LOADED, arg=2)
     assert {status for _, status in seen} == {200}, seen
+
+
+def test_the_dashboard_shows_live_quality_from_feedback_and_drift(site, page):
+    import json
+    import urllib.request
+
+    from playwright.sync_api import expect
+
+    def post(path, body, headers=None):
+        req = urllib.request.Request(site.base + path, json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.load(r)
+
+    rows = [[x / 10, y / 10] for x in range(0, 40, 3) for y in range(0, 40, 3)]
+    answer = post("/predict/checkerboard", {"inputs": rows})
+    truths = [p["label"] if i % 4 else ("black" if p["label"] == "white" else "white")  # a quarter wrong
+              for i, p in enumerate(answer["predictions"])]
+    post("/feedback/checkerboard", {"request_id": answer["id"], "labels": truths},
+         {"Authorization": f"Bearer {FEEDBACK_TOKEN}"})
+    page.goto(site.base + "/ui/models/checkerboard")
+    expect(page.locator("#live-status")).to_contain_text(f"accuracy 75.0% over {len(rows)} rows")
+    expect(page.locator("#live-recall tbody tr")).to_have_count(2)
+    expect(page.locator("#live-curve")).to_be_visible()
+    expect(page.locator("#drift-status")).to_contain_text(f"its latest {len(rows)} rows")
+    expect(page.locator("#drift tbody tr")).to_have_count(3)  # x, y and the predictions
+    expect(page.locator("#drift tbody tr").last).to_contain_text("predictions")
 
 
 def test_a_2d_dashboard_shows_its_regions_with_their_legend(site, page):

@@ -103,7 +103,8 @@ def test_the_clients_defaults_are_the_declared_ones():
 
     assert DEFAULT_EPOCHS == CONTINUE_EPOCHS  # what a job asked for no epochs runs
     assert settings.default("TINYMLP_RELOAD_INTERVAL") <= RELOAD_INTERVAL  # waiting longer is safe, shorter is not
-    assert {v.name for v in settings.read_by("client")} == {"TINYMLP_URL", "TINYMLP_TRAIN_TOKEN"}
+    assert {v.name for v in settings.read_by("client")} == {"TINYMLP_URL", "TINYMLP_TRAIN_TOKEN",
+                                                            "TINYMLP_FEEDBACK_TOKEN"}
 
 
 def test_nothing_but_the_settings_module_reads_tinymlp_variables():
@@ -115,5 +116,5 @@ def test_nothing_but_the_settings_module_reads_tinymlp_variables():
         for line in path.read_text().splitlines():
             if re.search(r"(environ\.get|environ\[|getenv)\(?\s*[\"']TINYMLP_", line):
                 readers.append(f"{rel}: {line.strip()}")
-    # the client reads its two variables itself: it imports nothing of the server's packages
+    # the client reads its variables itself: it imports nothing of the server's packages
     assert all(r.startswith("client/") for r in readers), readers

@@ -130,7 +130,7 @@ def test_no_secret_value_is_in_the_repository():
     ignored = subprocess.run(["git", "check-ignore", "-q", "deploy/kubernetes/secrets.env"], cwd=ROOT)
     assert ignored.returncode == 0, "deploy/kubernetes/secrets.env must be git-ignored"
     example = env_file(SECRETS_EXAMPLE)
-    assert set(example) == {"TINYMLP_TRAIN_TOKEN", "TINYMLP_DATABASE_URL"}
+    assert set(example) == {"TINYMLP_TRAIN_TOKEN", "TINYMLP_DATABASE_URL", "TINYMLP_FEEDBACK_TOKEN"}
     assert set(example.values()) == {""}, example  # no value a user could leave in place
     # and every key the pods take from the Secret is one the file gives
     refs = {e["valueFrom"]["secretKeyRef"]["key"] for spec in pod_specs().values() for c in spec["containers"]

@@ -19,6 +19,7 @@ TOKEN = "schemathesis-token-0123456789"
 def test_schemathesis_with_all_checks_finds_nothing(seeded_store_dir, tmp_path):
     shutil.copytree(seeded_store_dir, tmp_path / "models")
     env = {"TINYMLP_STATE_DIR": str(tmp_path / "state"), "TINYMLP_TRAIN_TOKEN": TOKEN,
+           "TINYMLP_FEEDBACK_TOKEN": TOKEN,  # one header for both: /feedback is fuzzed too
            "TINYMLP_MAX_QUEUED_JOBS": "20",
            # the fuzzer asks for up to 500 epochs of 200,000 samples: let each job end soon
            # (failed: time limit), so that jobs finish and their records can be removed

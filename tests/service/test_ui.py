@@ -19,7 +19,7 @@ from harness.processes import ROOT
 
 PNG = b"\x89PNG\r\n\x1a\n"
 STATIC = ["index.js", "model.js", "common.js", "pictures.js", "curve.js", "panel-versions.js", "panel-pictures.js",
-          "panel-training.js", "panel-rollout.js", "style.css"]
+          "panel-training.js", "panel-rollout.js", "panel-live.js", "panel-drift.js", "style.css"]
 
 
 @pytest.mark.parametrize("path", ["/", "/ui/models/red", *(f"/ui/static/{f}" for f in STATIC)])

@@ -1,0 +1,329 @@
+"""Feedback, live quality and drift in-process, on a real SQLite prediction log: every answer
+carries its request id; feedback by request id in its three forms, checked whole before
+anything is written (401, 403, 404, 422), idempotent, counting for the version that answered;
+live figures equal a recomputation from the log; drift per feature from the log; the log off
+queues nothing; a database that is away or a full queue drops rows, counted, never a 5xx."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+from prometheus_client import REGISTRY
+
+from service import create_app, extensions
+from service.config import Config
+
+FEEDBACK_TOKEN = "feedback-secret-0123456789"
+TRAIN_TOKEN = "training-secret-0123456789"
+FB = {"Authorization": f"Bearer {FEEDBACK_TOKEN}"}
+TRAIN = {"Authorization": f"Bearer {TRAIN_TOKEN}"}
+
+
+def _app(store_dir, **changes):
+    cfg = Config(models_dir=str(store_dir), state_dir=str(store_dir.parent / "state"), start_reloader=False,
+                 log_level="WARNING", feedback_token=FEEDBACK_TOKEN, train_token=TRAIN_TOKEN)
+    return create_app(cfg.replace(**changes))
+
+
+@pytest.fixture
+def app(store_dir):
+    app = _app(store_dir)
+    yield app
+    extensions.close(app)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def predict(app, client, model, rows, path=None, headers=None):
+    """A predict request whose answer has gone (its observers ran), and the log written."""
+    r = client.post(path or f"/predict/{model}", json={"inputs": rows}, headers=headers or {})
+    r.close()  # the answer is sent: the observers run
+    assert r.status_code == 200, r.json
+    assert extensions.prediction_logs(app).flush()
+    return r
+
+
+def metric(name, **labels):
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_every_answer_carries_its_request_id_and_a_clients_own_is_kept(app, client):
+    r = predict(app, client, "red", [[255, 0, 0]])
+    assert r.json["id"] == r.headers["X-Request-ID"] and len(r.json["id"]) == 32
+    mine = predict(app, client, "red", [[255, 0, 0]], headers={"X-Request-ID": "my-id.1"})
+    assert mine.json["id"] == mine.headers["X-Request-ID"] == "my-id.1"
+    v2 = client.post("/v2/models/red/infer", json={"inputs": [
+        {"name": "input", "shape": [1, 3], "datatype": "INT64", "data": [255, 0, 0]}]})
+    v2.close()
+    assert v2.json["id"] == v2.headers["X-Request-ID"]
+
+
+def test_feedback_takes_its_own_token_and_is_off_without_one(store_dir):
+    app = _app(store_dir, feedback_token=None)
+    try:
+        c = app.test_client()
+        off = c.post("/feedback/red", json={"request_id": "x", "labels": ["red"]}, headers=FB)
+        assert off.status_code == 403 and "TINYMLP_FEEDBACK_TOKEN" in off.json["message"]
+        assert c.post("/feedback/red", json={"request_id": "x", "labels": ["red"]}).status_code == 401
+    finally:
+        extensions.close(app)
+
+
+def test_without_the_right_token_it_is_401_and_the_training_token_is_not_it(client):
+    for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"}, TRAIN):
+        r = client.post("/feedback/red", json={"request_id": "x", "labels": ["red"]}, headers=headers)
+        assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_the_three_forms_and_a_replacement_the_answer_names(app, client):
+    a = predict(app, client, "red", [[255, 0, 0], [0, 0, 255], [250, 10, 10]]).json
+    b = predict(app, client, "red", [[10, 200, 40]]).json
+    first = client.post("/feedback/red", json={"request_id": a["id"], "labels": ["red", "not_red", "red"]},
+                        headers=FB)
+    assert first.status_code == 200, first.json
+    assert (first.json["rows"], first.json["new"], first.json["versions"]) == (3, 3, {a["id"]: 1})
+    one = client.post("/feedback/red", json={"request_id": b["id"], "row": 0, "label": "not_red"}, headers=FB).json
+    assert (one["rows"], one["new"]) == (1, 1)
+    again = client.post("/feedback/red", headers=FB, json=[
+        {"request_id": a["id"], "labels": ["red", "not_red", "red"]},  # the same again: counted once
+        {"request_id": b["id"], "row": 0, "label": "red"}]).json  # a different truth: it replaces
+    assert (again["rows"], again["new"], again["unchanged"], again["replaced"]) == (4, 0, 3, 1)
+    assert again["replacements"] == [{"request_id": b["id"], "row": 0, "version": 1, "previous": "not_red",
+                                      "now": "red"}]
+    live = client.get("/models/red/versions/1").json["live"]
+    assert live["feedback_rows"] == live["since_serving"]["feedback_rows"] == 4
+
+
+@pytest.mark.parametrize(("item", "status", "says"), [
+    ({"labels": ["red", "purple"]}, 422, "'purple' is not a label of red"),
+    ({"labels": ["red"]}, 422, "predicted 2 rows; labels holds 1"),
+    ({"row": 2, "label": "red"}, 422, "row 2 was not predicted"),
+    ({"values": [1.0, 2.0]}, 422, "red is a classifier"),
+    ({"labels": ["red", "red"], "row": 0}, 422, "leave out row"),
+    ({"label": "red"}, 422, "give its row"),
+])
+def test_a_body_that_does_not_fit_the_logged_request_is_refused_whole(app, client, item, status, says):
+    rid = predict(app, client, "red", [[255, 0, 0], [0, 0, 255]]).json["id"]
+    good = {"request_id": predict(app, client, "red", [[255, 0, 0]]).json["id"], "row": 0, "label": "red"}
+    r = client.post("/feedback/red", json=[good, {"request_id": rid, **item}], headers=FB)
+    assert r.status_code == status and says in r.json["message"], r.json
+    assert client.get("/models/red").json["live"]["feedback_rows"] == 0  # nothing was written
+
+
+def test_a_row_given_twice_in_one_body_is_refused(app, client):
+    rid = predict(app, client, "red", [[255, 0, 0]]).json["id"]
+    r = client.post("/feedback/red", json=[{"request_id": rid, "row": 0, "label": "red"},
+                                           {"request_id": rid, "labels": ["not_red"]}], headers=FB)
+    assert r.status_code == 422 and "given twice" in r.json["message"]
+
+
+def test_a_regressor_takes_values_and_reports_mae_and_rmse(app, client):
+    r = predict(app, client, "house_prices", [[1500, 3, 10], [2500, 4, 2]]).json
+    values = [p["value"] for p in r["predictions"]]
+    assert client.post("/feedback/house_prices", json={"request_id": r["id"], "labels": ["a", "b"]},
+                       headers=FB).status_code == 422
+    ok = client.post("/feedback/house_prices", json={"request_id": r["id"], "values": [values[0] + 3, values[1] - 4]},
+                     headers=FB)
+    assert ok.status_code == 200, ok.json
+    live = client.get("/models/house_prices").json["live"]
+    assert live["feedback_rows"] == 2 and live["mae"] == pytest.approx(3.5, rel=1e-5)
+    assert live["rmse"] == pytest.approx(((9 + 16) / 2) ** 0.5, rel=1e-5) and "accuracy" not in live
+
+
+def test_an_unknown_or_expired_request_id_is_404_and_nothing_is_recorded(app, client):
+    rid = predict(app, client, "red", [[255, 0, 0]]).json["id"]
+    unknown = client.post("/feedback/red", json=[{"request_id": rid, "labels": ["red"]},
+                                                 {"request_id": "never-logged", "labels": ["red"]}], headers=FB)
+    assert unknown.status_code == 404 and "'never-logged'" in unknown.json["message"]
+    assert client.post("/feedback/xor", json={"request_id": rid, "labels": ["1"]}, headers=FB).status_code == 404
+    assert client.post("/feedback/purple", json={"request_id": rid, "labels": ["1"]}, headers=FB).status_code == 404
+    assert client.get("/models/red").json["live"]["feedback_rows"] == 0
+    extensions.prediction_logs(app).log().sweep(keep_seconds=0.0, max_rows=10**9)  # it expires
+    expired = client.post("/feedback/red", json={"request_id": rid, "labels": ["red"]}, headers=FB)
+    assert expired.status_code == 404 and "expired" in expired.json["message"]
+
+
+def test_feedback_counts_for_the_version_that_answered(app, client, store):
+    store.publish("red", store.load("red", 1))  # version 2, served from now on
+    extensions.registry(app).refresh()
+    old = predict(app, client, "red", [[255, 0, 0]], path="/predict/red/versions/1").json
+    new = predict(app, client, "red", [[255, 0, 0], [0, 0, 255]]).json
+    assert (old["version"], new["version"]) == (1, 2)
+    r = client.post("/feedback/red", json=[{"request_id": old["id"], "labels": ["red"]},
+                                           {"request_id": new["id"], "labels": ["red", "red"]}], headers=FB).json
+    assert r["versions"] == {old["id"]: 1, new["id"]: 2}
+    assert client.get("/models/red/versions/1").json["live"]["feedback_rows"] == 1
+    assert client.get("/models/red").json["live"]["feedback_rows"] == 2  # the served one's
+
+
+def _recount(state_dir, model, version, window):
+    """Live quality from the log's own rows: each feedback row's truth against the label the
+    logged outputs of its request give for its row."""
+    db = sqlite3.connect(state_dir / "jobs.sqlite3")
+    try:
+        rows = db.execute(
+            "SELECT f.truth, f.row_index, p.n_rows, p.outputs, p.out_dtype FROM feedback f JOIN predictions p "
+            "ON p.model = f.model AND p.request_id = f.request_id WHERE f.model = ? AND f.version = ? "
+            "ORDER BY f.seq", (model, version)).fetchall()
+    finally:
+        db.close()
+    labels = ["red", "not_red"]
+    pairs = [(truth, labels[int(np.frombuffer(out, dtype).reshape(n, -1)[row].argmax())])
+             for truth, row, n, out, dtype in rows]
+
+    def figures(some):
+        recall = {}
+        for label in sorted({t for t, _ in some}):
+            mine = [p == t for t, p in some if t == label]
+            recall[label] = sum(mine) / len(mine)
+        return len(some), sum(t == p for t, p in some) / len(some), recall
+
+    return figures(pairs), figures(pairs[-window:])
+
+
+def test_live_quality_equals_a_recomputation_from_the_log(store_dir):
+    app = _app(store_dir, feedback_window=25)
+    try:
+        client = app.test_client()
+        rng = np.random.default_rng(7)
+        for _ in range(12):
+            rows = rng.integers(0, 256, size=(int(rng.integers(1, 9)), 3)).tolist()
+            rid = predict(app, client, "red", rows).json["id"]
+            truths = rng.choice(["red", "not_red"], size=len(rows)).tolist()
+            sent = client.post("/feedback/red", json={"request_id": rid, "labels": truths}, headers=FB)
+            assert sent.status_code == 200
+            if rng.random() < 0.5:  # now and then a row's truth changes
+                flip = int(rng.integers(0, len(rows)))
+                client.post("/feedback/red", json={"request_id": rid, "row": flip,
+                                                   "label": "red" if truths[flip] == "not_red" else "not_red"},
+                            headers=FB)
+        (n, accuracy, recall), (wn, waccuracy, wrecall) = _recount(store_dir.parent / "state", "red", 1, 25)
+        for live in (client.get("/models/red/versions/1").json["live"], client.get("/models/red").json["live"]):
+            since = live["since_serving"]
+            assert (since["feedback_rows"], since["accuracy"], since["recall"]) == (n, accuracy, recall)
+            assert (live["feedback_rows"], live["accuracy"], live["recall"]) == (wn, waccuracy, wrecall)
+            assert live["window"] == 25 and live["curve"][-1]["rows"] == 25
+        scraped = client.get("/metrics").data.decode()
+        assert f'tinymlp_feedback_accuracy{{model="red",window="since_serving"}} {accuracy!r}' in scraped
+        assert f'tinymlp_feedback_rows{{model="red",window="recent"}} {float(wn)!r}' in scraped
+    finally:
+        extensions.close(app)
+
+
+def test_drift_is_measured_on_the_served_versions_latest_rows(app, client):
+    from core.store import ModelStore
+
+    ref = ModelStore(app.config["TINYMLP"].models_dir).open("red").info.training.reference
+    rng = np.random.default_rng(3)
+    empty = client.get("/models/red/drift").json
+    assert empty["available"] and empty["window_rows"] == 0 and empty["features"]["r"] == {"psi": None, "ks": None}
+    rows = rng.integers(0, 256, size=(600, 3))
+    rows[:, 1] = rng.integers(200, 256, size=600)  # every green high
+    predict(app, client, "red", rows.tolist())
+    d = client.get("/models/red/drift").json
+    assert (d["model"], d["version"], d["window_rows"], d["window"]) == ("red", 1, 600, 1000)
+    assert d["reference_rows"] == ref.rows and set(d["features"]) == {"r", "g", "b"}
+    assert d["features"]["g"]["psi"] > 1 and d["features"]["g"]["ks"] > 0.5
+    assert d["features"]["g"]["psi"] > 5 * d["features"]["r"]["psi"]
+    assert d["prediction"]["psi"] >= 0
+    assert client.get("/models/red/drift").json == d  # read from the log: the same whoever asks
+    scraped = client.get("/metrics").data.decode()
+    assert f'tinymlp_drift_psi{{feature="g",model="red"}} {d["features"]["g"]["psi"]!r}' in scraped
+
+
+def test_a_version_without_reference_quantiles_says_drift_is_unavailable(app, client, store):
+    path = store.path("xor", 1)
+    doc = json.loads(path.read_text())
+    del doc["training"]["reference"]  # as a file written before references were recorded
+    path.write_text(json.dumps(doc))
+    extensions.registry(app).refresh()
+    d = client.get("/models/xor/drift").json
+    assert d["available"] is False and "no reference quantiles" in d["reason"] and d["features"] == {}
+    assert client.get("/models/xor/versions/1").json["training"]["drift_reference"] is False
+    assert client.get("/models/red/versions/1").json["training"]["drift_reference"] is True
+
+
+def test_at_rate_zero_nothing_is_queued_and_feedback_says_the_log_is_off(store_dir):
+    app = _app(store_dir, prediction_log_rate=0.0)
+    try:
+        client = app.test_client()
+        logs = extensions.prediction_logs(app)
+        assert logs.observe not in extensions.observers(app)
+        rid = predict(app, client, "red", [[255, 0, 0]]).json["id"]
+        assert logs._given == 0 and logs._thread is None
+        r = client.post("/feedback/red", json={"request_id": rid, "labels": ["red"]}, headers=FB)
+        assert r.status_code == 404 and "TINYMLP_PREDICTION_LOG_RATE=0" in r.json["message"]
+    finally:
+        extensions.close(app)
+
+
+def test_a_database_that_cannot_be_used_drops_rows_counted_and_predictions_still_answer(store_dir, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    app = _app(store_dir, state_dir=str(blocker / "state"))  # the log's SQLite file cannot be made
+    try:
+        client = app.test_client()
+        before = metric("tinymlp_prediction_log_dropped_rows_total", reason="database")
+        for _ in range(3):
+            r = predict(app, client, "red", [[255, 0, 0], [1, 2, 3]])
+            assert r.status_code == 200
+        assert metric("tinymlp_prediction_log_dropped_rows_total", reason="database") - before == 6
+        r = client.post("/feedback/red", json={"request_id": "x", "labels": ["red"]}, headers=FB)
+        assert r.status_code == 503 and "prediction log cannot be used" in r.json["message"]
+        assert "error" in client.get("/models/red").json["live"]
+        assert "tinymlp_prediction_log_up 0.0" in client.get("/metrics").data.decode()
+    finally:
+        extensions.close(app)
+
+
+def test_a_full_queue_drops_the_request_counted_and_it_still_answers(app, client):
+    logs = extensions.prediction_logs(app)
+    logs.max_pending_bytes = 100  # five rows of red hold 5 * 3 * 8 + 5 * 2 * 4 = 160 bytes
+    before = metric("tinymlp_prediction_log_dropped_rows_total", reason="queue_full")
+    r = predict(app, client, "red", [[1, 2, 3]] * 5)
+    assert r.status_code == 200
+    assert metric("tinymlp_prediction_log_dropped_rows_total", reason="queue_full") - before == 5
+    assert logs.log().find("red", [r.json["id"]]) == {}
+
+
+def test_a_repeated_request_id_is_logged_once_and_feedback_applies_to_the_first(app, client):
+    before = metric("tinymlp_prediction_log_repeated_ids_total")
+    first = predict(app, client, "red", [[255, 0, 0]], headers={"X-Request-ID": "same-id"}).json
+    predict(app, client, "red", [[0, 0, 255], [0, 0, 250]], headers={"X-Request-ID": "same-id"})
+    assert metric("tinymlp_prediction_log_repeated_ids_total") - before == 1
+    r = client.post("/feedback/red", json={"request_id": "same-id", "labels": ["red"]}, headers=FB)
+    assert r.status_code == 200 and first["id"] == "same-id"
+
+
+def test_the_retraining_policy_is_set_read_and_removed_with_the_training_token(client):
+    assert client.get("/models/red/retraining").json == {"model": "red", "enabled": False, "policy": None}
+    assert client.put("/models/red/retraining", json={"after_feedback": 50}).status_code == 401
+    assert client.put("/models/red/retraining", json={"after_feedback": 50}, headers=FB).status_code == 401
+    r = client.put("/models/red/retraining", json={"after_feedback": 50, "accuracy_below": 0.9}, headers=TRAIN)
+    assert r.status_code == 200 and r.json["enabled"] and r.json["policy"]["after_feedback"] == 50
+    assert r.json["policy"]["holdout"] == 0.2 and r.json["new_feedback"] == 0
+    assert client.get("/models/red/retraining").json["policy"] == r.json["policy"]
+    bad = client.put("/models/red/retraining", json={"min_feedback": 5}, headers=TRAIN)
+    assert bad.status_code == 422 and "after_feedback" in bad.json["message"]
+    assert client.put("/models/red/retraining", json={"after_feedback": 5, "promote": "always"},
+                      headers=TRAIN).status_code == 422
+    assert client.put("/models/house_prices/retraining", json={"accuracy_below": 0.5},
+                      headers=TRAIN).status_code == 409  # a regressor has no accuracy
+    assert client.put("/models/purple/retraining", json={"after_feedback": 5}, headers=TRAIN).status_code == 404
+    assert client.delete("/models/red/retraining", headers=TRAIN).json["enabled"] is False
+    assert client.get("/models/red/retraining").json["enabled"] is False
+
+
+def test_the_document_describes_feedback_with_its_own_token(client):
+    doc = client.get("/openapi.json").json
+    post = doc["paths"]["/feedback/red"]["post"]
+    assert post["security"] == [{"feedbackAuth": []}] and {"401", "403", "404", "422"} <= set(post["responses"])
+    assert "oneOf" in post["requestBody"]["content"]["application/json"]["schema"]
+    assert "/models/red/drift" in doc["paths"] and "put" in doc["paths"]["/models/red/retraining"]
+    assert doc["components"]["securitySchemes"]["feedbackAuth"]["scheme"] == "bearer"
