@@ -26,8 +26,9 @@ answer differently (60 rows each; ``benchmarks.feedback`` measures it; where, as
 rows get the same answer from both, the gain is diluted below ``MIN_GAIN``), and it must
 also have won on held-out data, which learning noise does not bring. Only a version that
 wins on both is promoted, and ``promotion.reason`` says how it did on each. ``promote:
-"canary"`` (a rollout) follows the same gate: the guard runs before whatever the policy does
-with a promoted version.
+"canary"`` (a rollout) follows the same gate: a retraining job judges held-out data by
+``if_better``'s rule and then the slice, and only a version that wins on both is rolled out
+as a canary (rule ``canary``) rather than promoted.
 """
 
 from __future__ import annotations

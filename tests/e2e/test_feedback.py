@@ -178,3 +178,29 @@ def test_a_stream_of_random_labels_never_leads_to_a_promoted_version(stack):
         assert job["promoted"] is False, job["promotion"]
         assert job["promotion"]["feedback"]["rows"] == 30 * len(seen)  # all the feedback so far, a fifth held back
     assert api(server, "GET", "/models/rednoise")[1]["served_version"] == 1
+
+
+def test_a_canary_policy_rolls_out_only_a_version_that_wins_on_both(stack):
+    server, _ = stack
+    rng = np.random.default_rng(4)
+    for model in ("redfix", "red"):
+        status, body = api(server, "PUT", f"/models/{model}/retraining",
+                           {"after_feedback": 200, "promote": "canary", **JOB}, TRAIN)
+        assert status == 200 and body["promote"] == "canary", body
+    _feedback(server, "redfix", _predict(server, "redfix", _deep_reds(rng, 200)), ["red"] * 200)
+    _feedback(server, "red", _predict(server, "red", _blues(rng, 200)), ["red"] * 200)  # a lie
+
+    job = _retrained(server, "redfix", after=())
+    assert job["status"] == "succeeded", job["error"]
+    p = job["promotion"]
+    assert job["promoted"] is False and p["rule"] == "canary" and p["feedback"]["better"], p
+    assert "held-back feedback rows" in p["reason"] and "rolled out as a canary" in p["reason"]
+    status, rollout = api(server, "GET", "/models/redfix/rollout")
+    assert status == 200, rollout
+    assert (rollout["status"], rollout["stable"], rollout["candidate"]) == ("running", 2, job["published_version"])
+
+    job = _retrained(server, "red", after=())
+    assert job["status"] == "succeeded", job["error"]
+    p = job["promotion"]
+    assert job["promoted"] is False and p["rule"] != "canary" and p["feedback"]["better"], p  # lost on held-out
+    assert api(server, "GET", "/models/red/rollout")[0] == 404  # no rollout started
