@@ -16,6 +16,14 @@ come from the option, else the environment ($TINYMLP_URL, $TINYMLP_TRAIN_TOKEN),
 ``.env`` file in the current folder, else http://localhost:8000 and no token. Any error,
 a mistyped option included, is one line on stderr and exit status 1. Whatever the service
 sends is printed with its control characters escaped (``client.text``).
+
+This module holds the entry point (``main``, ``build_parser``, ``settings``, ``COMMANDS``)
+and the model and job commands. The others live beside it, each adding its subcommands
+through ``add_parsers(command)`` and naming them in its ``COMMANDS``:
+
+    client/cli_rollouts.py   rollout
+    client/cli_feedback.py   feedback, live, drift, retraining
+    client/cli_args.py       Usage and the argument types every command module shares
 """
 
 from __future__ import annotations
@@ -30,11 +38,11 @@ import sys
 from contextlib import suppress
 from pathlib import Path
 
-from client import __version__, envfile
+from client import __version__, cli_feedback, cli_rollouts, envfile
 from client.api import DEFAULT_URL, Client
+from client.cli_args import Usage, number, positive_real, positive_whole, real, share, whole
 from client.errors import ClientError, Unauthorized
 from client.jobs import Job
-from client.rollouts import Rollout
 from client.text import printable
 from client.transport import MAX_ANSWER_BYTES
 
@@ -45,50 +53,11 @@ FEEDBACK_TOKEN_HINT = ("give the feedback token with --feedback-token, or set TI
                        "environment or ./.env)")
 
 
-class Usage(Exception):
-    """Input this command cannot use: one line, exit status 1."""
-
-
 class Parser(argparse.ArgumentParser):
     """argparse, whose mistakes are one line (and exit status 1) like every other error."""
 
     def error(self, message: str):
         raise Usage(f"{message} (see {self.prog} --help)")
-
-
-def number(text: str) -> float | int:
-    text = text.strip()
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        raise Usage(f"{text!r} is not a number") from None
-
-
-def _typed(kind, what: str, check=lambda v: True):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if not check(value):
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
-        return value
-
-    return parse
-
-
-whole = _typed(int, "a whole number")
-positive_whole = _typed(int, "a whole number above 0", lambda v: v > 0)
-real = _typed(float, "a number")
-positive_real = _typed(float, "a number of seconds above 0", lambda v: 0 < v < float("inf"))
-share = _typed(float, "a percent above 0 and at most 100", lambda v: 0 < v <= 100)
-fraction = _typed(float, "a number from 0 to 1", lambda v: 0 <= v <= 1)
-ratio = _typed(float, "a number from 1", lambda v: 1 <= v < float("inf"))
-non_negative = _typed(float, "a number from 0", lambda v: 0 <= v < float("inf"))
 
 
 def row(text: str) -> list:
@@ -277,59 +246,6 @@ def cmd_delete(client: Client, args) -> None:
     print(f"removed the record of job {printable(job.id)} ({printable(job.model)}, {printable(job.status)})")
 
 
-# -- rollouts ------------------------------------------------------------------------------
-
-def _ms(value) -> str:
-    return "-" if value is None else f"{value:.3f} ms"
-
-
-def rollout_text(r: Rollout) -> str:
-    """A rollout and its figures in a few lines (what the service says, escaped)."""
-    share = "every request shadowed" if r.mode == "shadow" else f"{r.percent:g}%"
-    lines = [f"{printable(r.model)}: rollout {printable(r.id)} {printable(r.status)} ({printable(r.mode)}, {share}): "
-             f"v{r.candidate} against v{r.stable}, started {printable(r.started_at)}"
-             + (f", ended {printable(r.ended_at)}" if r.ended_at else "")]
-    lines.append(f"  requests   stable {r.requests['stable']:,}  candidate {r.requests['candidate']:,}")
-    if r.rows_compared:
-        agreement = f" ({r.agreement:.2%})" if r.agreement is not None else ""
-        diffs = (f"; difference mean {r.mean_abs_diff:.4g}, max {r.max_abs_diff:.4g}"
-                 if r.mean_abs_diff is not None and r.max_abs_diff is not None else "")
-        lines.append(f"  compared   {r.rows_compared:,} rows, {r.rows_agreed:,} agreed{agreement}{diffs}")
-    else:
-        lines.append("  compared   no rows yet")
-    lines.append(f"  errors     candidate {r.candidate_errors:,}"
-                 + (f" of {r.runs['candidate']:,} runs; stable {r.errors['stable']:,} of {r.runs['stable']:,}"
-                    if r.runs and r.errors else ""))
-    lat = r.latency_ms
-    lines.append(f"  latency    stable p50 {_ms(lat['stable']['p50'])}, p99 {_ms(lat['stable']['p99'])}; "
-                 f"candidate p50 {_ms(lat['candidate']['p50'])}, p99 {_ms(lat['candidate']['p99'])}")
-    if r.reason:
-        lines.append(f"  reason     {printable(r.reason)}")
-    return "\n".join(lines)
-
-
-def cmd_rollout(client: Client, args) -> None:
-    starting = [f"--{k.replace('_', '-')}" for k in ("percent", "shadow", "min_rows", "min_agreement", "max_p99_ratio",
-                                                     "no_latency_guard", "auto_promote_after", "tolerance")
-                if getattr(args, k) not in (None, False)]
-    if args.candidate is None and starting:
-        raise Usage(f"{', '.join(starting)} {'go' if len(starting) > 1 else 'goes'} with --candidate (starting a "
-                    "rollout)")
-    if args.candidate is not None:
-        options = {} if args.max_p99_ratio is None and not args.no_latency_guard else {
-            "max_p99_ratio": None if args.no_latency_guard else args.max_p99_ratio}
-        rollout = client.rollout(args.model, args.candidate, percent=args.percent, shadow=args.shadow,
-                                 min_rows=args.min_rows, min_agreement=args.min_agreement,
-                                 auto_promote_after=args.auto_promote_after, tolerance=args.tolerance, **options)
-    elif args.promote:
-        rollout = client.promote_rollout(args.model)
-    elif args.end:
-        rollout = client.end_rollout(args.model)
-    else:
-        rollout = client.rollout(args.model)
-    print(json.dumps(rollout.to_json()) if args.json else rollout_text(rollout))
-
-
 def cmd_ready(client: Client, args) -> None:
     r = client.ready()
     print("ready" if r else f"not ready: {printable(r.message)}")
@@ -337,145 +253,6 @@ def cmd_ready(client: Client, args) -> None:
         print(f"  {printable(name)}: {printable(why)}")
     if not r:
         raise SystemExit(1)
-
-
-# -- feedback, live quality, drift, retraining ---------------------------------------------
-
-def _truths(client: Client, model: str, texts: list[str]) -> tuple[str, list]:
-    """('labels', [...]) for a classifier, ('values', [...]) for a regressor (a value with
-    several outputs written 1.5;2): the model says which."""
-    if client.model(model).kind == "regressor":
-        return "values", [[number(v) for v in t.split(";")] if ";" in t else number(t) for t in texts]
-    return "labels", list(texts)
-
-
-def _row_truth(text: str) -> tuple[int, str]:
-    """'2=red' -> (2, 'red')"""
-    row, sep, truth = text.partition("=")
-    if not sep or not row.strip().isdigit() or not truth:
-        raise Usage(f"--row takes ROW=TRUTH, such as 2=red (0 for the first row); got {text!r}")
-    return int(row), truth
-
-
-def read_feedback(path: str) -> list[tuple[str, int, str]]:
-    """Lines of request_id,row,truth (CSV; a header line is skipped)."""
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise Usage(f"cannot read {path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise Usage(f"{path} is not UTF-8 text") from None
-    out = []
-    for i, record in enumerate(csv.reader(io.StringIO(text)), 1):
-        if not record or not "".join(record).strip():
-            continue
-        if len(record) != 3:
-            raise Usage(f"{path}, line {i}: expected request_id,row,truth; got {len(record)} fields")
-        rid, row, truth = (v.strip() for v in record)
-        if i == 1 and not row.isdigit():
-            continue  # a header
-        if not row.isdigit():
-            raise Usage(f"{path}, line {i}: the row must be a whole number from 0, got {row!r}")
-        out.append((rid, int(row), truth))
-    if not out:
-        raise Usage(f"{path} holds no feedback lines (request_id,row,truth)")
-    return out
-
-
-def cmd_feedback(client: Client, args) -> None:
-    if args.file:
-        if args.request_id or args.truths or args.row:
-            raise Usage("give --file, or a request id and truths, not both")
-        lines = read_feedback(args.file)
-        kind, truths = _truths(client, args.model, [t for _, _, t in lines])
-        key = "label" if kind == "labels" else "value"
-        body = [{"request_id": rid, "row": row, key: truth} for (rid, row, _), truth in zip(lines, truths)]
-        result = client.feedback_items(args.model, body)
-    else:
-        if not args.request_id or bool(args.truths) == bool(args.row):
-            raise Usage("give the request id and either the truth of every row, or --row N=TRUTH (again for more); "
-                        "or --file")
-        if args.row:
-            pairs = [_row_truth(text) for text in args.row]
-            kind, truths = _truths(client, args.model, [t for _, t in pairs])
-            key = "label" if kind == "labels" else "value"
-            result = client.feedback_items(args.model, [{"request_id": args.request_id, "row": row, key: truth}
-                                                        for (row, _), truth in zip(pairs, truths)])
-        else:
-            kind, truths = _truths(client, args.model, args.truths)
-            result = client.feedback(args.model, args.request_id, **{kind: truths})
-    print(f"{result.rows} feedback row{'s' * (result.rows != 1)} for {printable(result.model)}: {result.new} new, "
-          f"{result.unchanged} unchanged, {result.replaced} replaced")
-    for r in result.replacements:
-        print(f"  request {printable(r.request_id)} row {r.row} (v{r.version}): {printable(r.previous)} -> "
-              f"{printable(r.now)}")
-
-
-def _quality(q, window: str) -> str:
-    if q.feedback_rows == 0:
-        return f"{window}: no feedback yet"
-    if q.accuracy is not None:
-        recall = ", ".join(f"{printable(k)} {v:.3f}" for k, v in q.recall.items())
-        return f"{window}: accuracy {q.accuracy:.4f} over {q.feedback_rows} rows (recall: {recall})"
-    return f"{window}: MAE {q.mae:.4g}, RMSE {q.rmse:.4g} over {q.feedback_rows} rows"
-
-
-def cmd_live(client: Client, args) -> None:
-    live = client.live(args.model, args.version)
-    if live.error:
-        raise ClientError(f"the service cannot read its prediction log: {live.error}")
-    print(_quality(live.recent, f"latest {live.window}"))
-    print(_quality(live.since_serving, "since serving"))
-
-
-def _level(psi: float | None) -> str:
-    if psi is None:
-        return ""
-    return "shifted" if psi >= 0.2 else "moderate" if psi >= 0.1 else ""
-
-
-def cmd_drift(client: Client, args) -> None:
-    d = client.drift(args.model)
-    if args.json:
-        print(json.dumps({"model": d.model, "version": d.version, "available": d.available,
-                          "window_rows": d.window_rows, "features": {k: v.__dict__ for k, v in d.features.items()},
-                          "prediction": {"psi": d.prediction_psi}}))
-        return
-    if not d.available:
-        print(f"{printable(d.model)} v{d.version}: drift unavailable: {printable(d.reason)}")
-        return
-    if not d.window_rows:
-        print(f"{printable(d.model)} v{d.version}: no logged predictions yet")
-        return
-    print(f"{printable(d.model)} v{d.version}: its latest {d.window_rows} rows against its training data")
-    width = max(len("prediction"), *(len(printable(f)) for f in d.features))
-    print(f"{'feature':<{width}}  {'PSI':>7}  {'KS':>6}")
-    for name, f in d.features.items():
-        print(f"{printable(name):<{width}}  {f.psi:7.3f}  {f.ks:6.3f}  {_level(f.psi)}".rstrip())
-    print(f"{'prediction':<{width}}  {d.prediction_psi:7.3f}  {'':>6}  {_level(d.prediction_psi)}".rstrip())
-
-
-POLICY_OPTIONS = ("after_feedback", "accuracy_below", "min_feedback", "holdout", "max_rows", "epochs", "samples",
-                  "promote")
-
-
-def cmd_retraining(client: Client, args) -> None:
-    given = {k: getattr(args, k) for k in POLICY_OPTIONS if getattr(args, k) is not None}
-    if args.off and given:
-        raise Usage("--off turns the policy off: give it alone")
-    state = (client.stop_retraining(args.model) if args.off else client.set_retraining(args.model, **given) if given
-             else client.retraining(args.model))
-    if not state.enabled:
-        print(f"{printable(state.model)}: no retraining policy (feedback never queues a job)")
-        return
-    p = state.policy or {}
-    when = [f"after {p['after_feedback']} new feedback rows" if p.get("after_feedback") else None,
-            f"when live accuracy < {p['accuracy_below']:g} (judged after {p.get('min_feedback')} new rows)"
-            if p.get("accuracy_below") is not None else None]
-    print(f"{printable(state.model)}: retrain {' or '.join(w for w in when if w)}; holds back "
-          f"{p.get('holdout', 0):.0%} of the feedback, promote {printable(p.get('promote'))}")
-    print(f"  {state.new_feedback} new feedback rows since the last job"
-          + (f"; last job {printable(state.last_job)} ({printable(state.last_reason)})" if state.last_job else ""))
 
 
 # -- the parser ---------------------------------------------------------------------------
@@ -561,64 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = command("delete", "remove a finished job's record (cancel a queued or running one first)")
     s.add_argument("id", help="the job's id")
 
-    s = command("rollout", "start, follow, promote or end a rollout of a new version (changes need the token)")
-    s.add_argument("model", help="the model's name")
-    act = s.add_mutually_exclusive_group()
-    act.add_argument("--candidate", type=positive_whole, metavar="VERSION",
-                     help="start a rollout of this version against the one served now")
-    act.add_argument("--status", action="store_true", help="the rollout and its figures (the default)")
-    act.add_argument("--promote", action="store_true", help="move the default label to the candidate; ends it")
-    act.add_argument("--end", action="store_true", help="end it; the stable stays served")
-    mode = s.add_mutually_exclusive_group()
-    mode.add_argument("--percent", type=share, help="a split: the candidate's share of unpinned requests (default 10)")
-    mode.add_argument("--shadow", action="store_true",
-                      help="a shadow: the stable answers every request; the candidate runs on the same rows, unseen")
-    s.add_argument("--min-rows", type=positive_whole, help="compared rows before any guard acts (default 200)")
-    s.add_argument("--min-agreement", type=fraction, help="roll back below this agreement (default 0.9)")
-    latency = s.add_mutually_exclusive_group()
-    latency.add_argument("--max-p99-ratio", type=ratio,
-                         help="roll back when the candidate's p99 exceeds this many times the stable's (default 3)")
-    latency.add_argument("--no-latency-guard", action="store_true", help="no latency guard")
-    s.add_argument("--auto-promote-after", type=positive_whole, metavar="ROWS",
-                   help="promote by itself once this many rows were compared with every guard holding")
-    s.add_argument("--tolerance", type=non_negative,
-                   help="regressors: the largest difference of a value that still agrees (default: the stable's "
-                        "held-out RMSE)")
-    s.add_argument("--json", action="store_true", help="print it as JSON")
+    cli_rollouts.add_parsers(command)  # rollout
 
     command("ready", "whether the service can serve (exit 1 if not)")
 
-    s = command("feedback", "the true answers for an earlier prediction, by its request id (the feedback token): "
-                            "tinymlp feedback red <request id> red not_red")
-    s.add_argument("model", help="the model's name")
-    s.add_argument("request_id", nargs="?", help="the predict answer's request id (its X-Request-ID)")
-    s.add_argument("truths", nargs="*", help="every row's true label (or value), in order")
-    s.add_argument("--row", action="append", default=[], metavar="ROW=TRUTH",
-                   help="one row's truth instead, such as 2=red (0 for the first row; again for more)")
-    s.add_argument("--file", help="CSV lines of request_id,row,truth (a header is fine); - for stdin")
+    cli_feedback.add_parsers(command)  # feedback, live, drift, retraining
 
-    s = command("live", "a version's live quality from feedback (default: the served version)")
-    s.add_argument("model", help="the model's name")
-    s.add_argument("--model-version", dest="version", type=positive_whole, help="a version")
-
-    s = command("drift", "drift of the served version's latest inputs against its training data (PSI, KS)")
-    s.add_argument("model", help="the model's name")
-    s.add_argument("--json", action="store_true", help="print it as JSON")
-
-    s = command("retraining", "show, set (the training token) or turn off when feedback queues a training job")
-    s.add_argument("model", help="the model's name")
-    s.add_argument("--after-feedback", type=positive_whole, metavar="N", help="queue a job after N new feedback rows")
-    s.add_argument("--accuracy-below", type=real, metavar="X", help="queue a job when live accuracy falls below X")
-    s.add_argument("--min-feedback", type=positive_whole, metavar="N",
-                   help="new feedback rows before --accuracy-below is judged (default 100)")
-    s.add_argument("--holdout", type=real, metavar="SHARE", help="the share of feedback held back (default 0.2)")
-    s.add_argument("--max-rows", type=positive_whole, metavar="N", help="the newest feedback rows a job uses (5000)")
-    s.add_argument("--epochs", type=positive_whole, help="the job's epochs (default: a /train job's)")
-    s.add_argument("--samples", type=positive_whole, help="the job's fresh task samples (default: the task's)")
-    s.add_argument("--promote", choices=("if_better", "never", "canary"),
-                   help="if_better (default: only if it wins on held-out data and the held-back feedback), never, "
-                        "or canary (a rollout, where the service has them)")
-    s.add_argument("--off", action="store_true", help="turn the policy off")
     # Rows and examples may start with a minus (-1,1 or -1.5,2=Q2): argparse takes only bare
     # negative numbers for values, so widen what it takes as one (no option here starts "-<digit>").
     for parser in (p, *sub.choices.values()):
@@ -628,8 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"predict": cmd_predict, "models": cmd_models, "train": cmd_train, "jobs": cmd_jobs, "job": cmd_job,
             "cancel": cmd_cancel, "delete": cmd_delete, "download": cmd_download, "ready": cmd_ready,
-            "rollout": cmd_rollout, "feedback": cmd_feedback, "live": cmd_live, "drift": cmd_drift,
-            "retraining": cmd_retraining}
+            **cli_rollouts.COMMANDS, **cli_feedback.COMMANDS}
 
 
 def settings(args) -> tuple[str | None, str | None, str | None]:
