@@ -186,7 +186,7 @@ def test_a_canary_policy_rolls_out_only_a_version_that_wins_on_both(stack):
     for model in ("redfix", "red"):
         status, body = api(server, "PUT", f"/models/{model}/retraining",
                            {"after_feedback": 200, "promote": "canary", **JOB}, TRAIN)
-        assert status == 200 and body["promote"] == "canary", body
+        assert status == 200 and body["policy"]["promote"] == "canary", body
     _feedback(server, "redfix", _predict(server, "redfix", _deep_reds(rng, 200)), ["red"] * 200)
     _feedback(server, "red", _predict(server, "red", _blues(rng, 200)), ["red"] * 200)  # a lie
 
