@@ -40,7 +40,7 @@ from pathlib import Path
 
 from client import __version__, cli_feedback, cli_rollouts, envfile
 from client.api import DEFAULT_URL, Client
-from client.cli_args import Usage, number, positive_real, positive_whole, real, share, whole
+from client.cli_args import Usage, number, positive_real, positive_whole, read_text, real, share, whole
 from client.errors import ClientError, Unauthorized
 from client.jobs import Job
 from client.text import printable
@@ -77,12 +77,7 @@ def example(text: str) -> tuple:
 
 def read_rows(path: str) -> list:
     """Rows from CSV (a header of feature names makes each row an object) or JSON lines."""
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise Usage(f"cannot read {path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise Usage(f"{path} is not UTF-8 text") from None
+    text = read_text(path)
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise Usage(f"{path} holds no rows")

@@ -5,6 +5,8 @@ the argument types its options are parsed with. One place, so the commands in ``
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 
 class Usage(Exception):
@@ -44,3 +46,13 @@ share = _typed(float, "a percent above 0 and at most 100", lambda v: 0 < v <= 10
 fraction = _typed(float, "a number from 0 to 1", lambda v: 0 <= v <= 1)
 ratio = _typed(float, "a number from 1", lambda v: 1 <= v < float("inf"))
 non_negative = _typed(float, "a number from 0", lambda v: 0 <= v < float("inf"))
+
+
+def read_text(path: str) -> str:
+    """A file's UTF-8 text (``-``: standard input), or Usage saying why it cannot be read."""
+    try:
+        return sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise Usage(f"cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise Usage(f"{path} is not UTF-8 text") from None

@@ -11,11 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
-from pathlib import Path
 
 from client.api import Client
-from client.cli_args import Usage, number, positive_whole, real
+from client.cli_args import Usage, number, positive_whole, read_text, real
 from client.errors import ClientError
 from client.text import printable
 
@@ -38,12 +36,7 @@ def _row_truth(text: str) -> tuple[int, str]:
 
 def read_feedback(path: str) -> list[tuple[str, int, str]]:
     """Lines of request_id,row,truth (CSV; a header line is skipped)."""
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise Usage(f"cannot read {path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise Usage(f"{path} is not UTF-8 text") from None
+    text = read_text(path)
     out = []
     for i, record in enumerate(csv.reader(io.StringIO(text)), 1):
         if not record or not "".join(record).strip():

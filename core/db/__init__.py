@@ -74,12 +74,13 @@ class Database(ABC):
         """Close its connections."""
 
 
-def open_database(state_dir, url: str | None = None) -> Database:
-    """PostgreSQL at ``url`` if given, else SQLite in ``state_dir``."""
+def open_database(state_dir, url: str | None = None, **pool) -> Database:
+    """PostgreSQL at ``url`` if given (``pool``: its connection pool's options), else SQLite in
+    ``state_dir``."""
     if url:
         from core.db.postgres import PostgresDatabase
 
-        return PostgresDatabase(url)
+        return PostgresDatabase(url, **pool)
     from core.db.sqlite import SQLiteDatabase
 
     return SQLiteDatabase(state_dir)

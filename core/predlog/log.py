@@ -29,8 +29,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -55,8 +54,7 @@ SQLITE_BATCH = 500  # requests in one SQLite insert: 10 placeholders each, under
 _VALUES = re.compile(r"^(.*?)\s+VALUES\s+(\(.*\))\s+(ON CONFLICT.*)$", re.DOTALL)
 
 
-class Unavailable(Exception):
-    """The database cannot be reached or used right now; the message says which."""
+Unavailable = dblib.Unavailable  # the database cannot be reached or used right now; the message says which
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,23 +108,12 @@ class PredictionLog:
         self.postgres = db.backend == "postgres"
         self.sql = dblib.queries("core.predlog", db.backend)
         self._inserts: dict[int, str] = {}
-        try:
-            db.migrate(COMPONENT, dblib.migrations("core.predlog", db.backend))
-        except dblib.Unavailable as e:
-            raise Unavailable(str(e)) from None
+        db.migrate(COMPONENT, dblib.migrations("core.predlog", db.backend))
 
     @classmethod
     def open(cls, state_dir, database_url: str | None = None, *, pool_size: int = 2) -> PredictionLog:
         """The log in its own connections: PostgreSQL at ``database_url``, else SQLite in ``state_dir``."""
-        try:
-            if database_url:
-                from core.db.postgres import PostgresDatabase
-
-                db = PostgresDatabase(database_url, pool_size=pool_size)
-            else:
-                db = dblib.open_database(state_dir)
-        except dblib.Unavailable as e:
-            raise Unavailable(str(e)) from None
+        db = dblib.open_database(state_dir, database_url, pool_size=pool_size)
         try:
             return cls(db)
         except BaseException:
@@ -145,13 +132,8 @@ class PredictionLog:
         if self.owns_db:
             self.db.close()
 
-    @contextmanager
-    def _tx(self, write: bool = True) -> Iterator:
-        try:
-            with self.db.transaction(write) as cur:
-                yield cur
-        except dblib.Unavailable as e:
-            raise Unavailable(str(e)) from None
+    def _tx(self, write: bool = True):
+        return self.db.transaction(write)
 
     def _q(self, cur, name: str, /, **params):
         cur.execute(self.sql[name], params)

@@ -5,7 +5,7 @@
 const NS = "http://www.w3.org/2000/svg";
 const W = 600, H = 340, L = 64, R = 64, T = 20, B = 44;
 
-function svg(tag, attrs, text) {
+export function svg(tag, attrs, text) {
   const node = document.createElementNS(NS, tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
   if (text !== undefined) node.textContent = text;

@@ -3,16 +3,9 @@
 // latest feedback rows and since it started serving, and a curve of the latest rows in runs.
 
 import { el, pct } from "./common.js";
+import { svg } from "./curve.js";
 
-const NS = "http://www.w3.org/2000/svg";
 const W = 600, H = 220, L = 56, R = 16, T = 16, B = 40;
-
-function svg(tag, attrs, text) {
-  const node = document.createElementNS(NS, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 // The curve: each run of consecutive feedback rows (oldest left), its accuracy (or RMSE).
 function liveCurve(curve, figure) {
