@@ -67,10 +67,11 @@ class Judged:
         if output.is_classifier:
             predicted = output.labels[int(np.argmax(out))]  # the first of equals, as the answer chose
             return cls(logged.request_id, row, logged.version, x, truth, predicted, correct=int(predicted == truth))
-        error = np.asarray(truth, dtype=np.float64) - out.astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):  # an error too large to measure: the caller refuses it
+            error = np.asarray(truth, dtype=np.float64) - out.astype(np.float64)
+            abs_err, sq_err = float(np.mean(np.abs(error))), float(np.mean(error * error))
         return cls(logged.request_id, row, logged.version, x, truth_text(output, truth),
-                   truth_text(output, out.tolist()), abs_err=float(np.mean(np.abs(error))),
-                   sq_err=float(np.mean(error * error)))
+                   truth_text(output, out.tolist()), abs_err=abs_err, sq_err=sq_err)
 
     @property
     def key(self) -> tuple[str, int]:

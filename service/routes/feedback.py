@@ -22,6 +22,7 @@ worker does: ``trainer.retraining``).
 from __future__ import annotations
 
 import hmac
+import math
 import time
 from contextlib import contextmanager
 from functools import wraps
@@ -225,7 +226,12 @@ def _judged(name: str, items: list[dict], found: dict) -> list[Judged]:
                                    errors=[{"field": "row", "item": i, "message": "no such row"}])
             pairs = [(item["row"], item[key])]
         for row, truth in pairs:
-            rows.append(Judged.of(logged, row, output, _truth(name, logged.version, output, key, truth, where, row, i)))
+            judged = Judged.of(logged, row, output, _truth(name, logged.version, output, key, truth, where, row, i))
+            if judged.sq_err is not None and not math.isfinite(judged.sq_err):  # a prediction itself huge
+                raise InvalidInput(f"{where} row {row}: the error of {name}'s answer against {truth!r} is too large "
+                                   "to measure; check the value",
+                                   errors=[{"field": key, "item": i, "row": row, "message": "error too large"}])
+            rows.append(judged)
             if (rid, row) in seen:
                 raise InvalidInput(f"{where}: row {row} is given twice in this body; give each row's truth once",
                                    errors=[{"field": key, "item": i, "row": row, "message": "given twice"}])

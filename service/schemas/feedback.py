@@ -18,10 +18,12 @@ from core.predlog import RetrainingPolicy
 from service.schemas.common import Answer, Real, Text, Timestamp, Whole
 
 MAX_ITEMS = 10_000
+MAX_TARGET = 1e15  # a regressor's true value, in magnitude: its squared error and the running totals stay exact
 REQUEST_ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9._:-]{1,128}$",
               "description": "the id of the predict request: its answer's X-Request-ID header, or id in its body"}
-TARGET_DOC = {"oneOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}, "minItems": 1}],
-              "description": "a regressor's true value (a list, for several outputs)"}
+_NUMBER = {"type": "number", "minimum": -MAX_TARGET, "maximum": MAX_TARGET}
+TARGET_DOC = {"oneOf": [_NUMBER, {"type": "array", "items": _NUMBER, "minItems": 1}],
+              "description": "a regressor's true value (a list, for several outputs), at most 1e15 in magnitude"}
 ITEM_DOC = {"oneOf": [
     {"type": "object", "required": ["request_id", "labels"], "additionalProperties": False,
      "properties": {"request_id": REQUEST_ID, "labels": {"type": "array", "items": {"type": "string"}, "minItems": 1,
@@ -42,16 +44,26 @@ REQUEST_ID_PATTERN = REQUEST_ID["pattern"]
 
 
 class Target(fields.Field):
-    """A regressor's true value: a finite number, or a list of them (several outputs)."""
+    """A regressor's true value: a finite number, or a list of them (several outputs), at most
+    ``MAX_TARGET`` in magnitude (a larger one's squared error overflows, or swamps the running
+    totals live quality is kept in)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, list):
             if not value or not all(_finite(v) for v in value):
                 raise ValidationError("must be a list of finite numbers")
+            _not_too_large(value)
             return [float(v) for v in value]
         if not _finite(value):
             raise ValidationError("must be a finite number, or a list of them")
+        _not_too_large([value])
         return float(value)
+
+
+def _not_too_large(values: list) -> None:
+    for v in values:
+        if abs(v) > MAX_TARGET:
+            raise ValidationError(f"{v!r} is too large: a true value must be at most {MAX_TARGET:g} in magnitude")
 
 
 def _finite(v) -> bool:

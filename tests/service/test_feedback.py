@@ -327,3 +327,20 @@ def test_the_document_describes_feedback_with_its_own_token(client):
     assert "oneOf" in post["requestBody"]["content"]["application/json"]["schema"]
     assert "/models/red/drift" in doc["paths"] and "put" in doc["paths"]["/models/red/retraining"]
     assert doc["components"]["securitySchemes"]["feedbackAuth"]["scheme"] == "bearer"
+
+
+@pytest.mark.parametrize("huge", [1e308, -1e200, 1e160])
+def test_a_regressor_value_too_large_to_measure_is_refused_and_the_row_stays_usable(app, client, huge):
+    """A finite value whose squared error overflows (or swamps the running totals) is a 422
+    naming it, nothing is written, and the row still takes a sane value afterwards, never a
+    500 (an infinite error in the totals made every later truth for the row a NOT NULL 500)."""
+    r = predict(app, client, "house_prices", [[1500, 3, 10]]).json
+    bad = client.post("/feedback/house_prices", json={"request_id": r["id"], "values": [huge]}, headers=FB)
+    assert bad.status_code == 422 and "too large" in bad.json["message"], bad.json
+    assert client.get("/models/house_prices").json["live"]["feedback_rows"] == 0
+    value = r["predictions"][0]["value"]
+    ok = client.post("/feedback/house_prices", json={"request_id": r["id"], "row": 0, "value": value + 2},
+                     headers=FB)
+    assert ok.status_code == 200 and ok.json["new"] == 1, ok.json
+    live = client.get("/models/house_prices").json["live"]
+    assert live["mae"] == pytest.approx(2, rel=1e-4) and live["since_serving"]["rmse"] == pytest.approx(2, rel=1e-4)
