@@ -47,6 +47,7 @@ from service.errors import ECHO_LIMIT, InvalidInput, MalformedRequest, ModelFaul
 from service.gcpause import gc_paused
 from service.jsonio import MalformedJSON, dumps, loads
 from service.registry import Model
+from service.requestlog import SAFE_ID
 from service.schemas.predict import PredictRequest
 from service.schemas.v2 import DATATYPES, InferRequest
 from service.tensors import INT_RANGES, matrix_of
@@ -221,6 +222,11 @@ class Native:
         return check_rows(model, rows, max_rows=max_rows, may_hold_booleans=_may_hold_booleans(raw)), None
 
     @staticmethod
+    def request_id(_extra, given: str) -> str:
+        """The request's id: the X-Request-ID (the client's, or a new one)."""
+        return given
+
+    @staticmethod
     def encode(prediction: Prediction, _extra, request_id: str) -> bytes:
         return native_json(prediction, request_id)
 
@@ -259,6 +265,14 @@ class V2:
         except InputError as e:
             raise _domain(e) from None
         return X, (wanted, body.get("id"))
+
+    @staticmethod
+    def request_id(extra, given: str) -> str:
+        """The request's id: the body's ``id`` when it is a safe one (tritonclient sends its
+        request_id there, and the answer's ``id`` echoes it, so feedback names it), else the
+        X-Request-ID (the client's, or a new one)."""
+        body_id = extra[1]
+        return body_id if type(body_id) is str and SAFE_ID.match(body_id) else given
 
     @staticmethod
     def encode(prediction: Prediction, extra, request_id: str) -> bytes:
@@ -306,6 +320,7 @@ def answer(protocol, raw: bytes, model: Model, *, max_rows: int, request_id: str
     started = perf_counter()
     with gc_paused():
         X, extra = protocol.decode(raw, parse(raw), model, max_rows)
+        request_id = protocol.request_id(extra, request_id)
         prediction = predict(model, X) if run is None else run(X)
         payload = protocol.encode(prediction, extra, request_id)
     return payload, Served(request_id, prediction.model, X, prediction, perf_counter() - started)

@@ -93,6 +93,7 @@ def respond(protocol, name: str, version: int | None = None, label: str | None =
     payload, served = dataplane.answer(protocol, raw, model, max_rows=app.config["TINYMLP"].max_rows,
                                        request_id=ctx.request_id, run=run)
     ctx.version = served.model.version  # the version that answered
+    ctx.request_id = served.request_id  # a V2 body's own id, if it sent one (X-Request-ID says it too)
     resp = app.response_class(payload, mimetype="application/json")
     resp.headers["X-Model-Version"] = str(served.model.version)
     observers = extensions.observers(app)

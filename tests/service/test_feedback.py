@@ -344,3 +344,24 @@ def test_a_regressor_value_too_large_to_measure_is_refused_and_the_row_stays_usa
     assert ok.status_code == 200 and ok.json["new"] == 1, ok.json
     live = client.get("/models/house_prices").json["live"]
     assert live["mae"] == pytest.approx(2, rel=1e-4) and live["since_serving"]["rmse"] == pytest.approx(2, rel=1e-4)
+
+
+def test_a_v2_request_with_its_own_id_takes_feedback_by_that_id(app, client):
+    """A V2 client (tritonclient's request_id) sends its id in the body and the answer's id is
+    it: that id is the request's id (logged, X-Request-ID), so feedback by it is matched. An id
+    that is not a safe request id is still echoed, and the request is known by X-Request-ID."""
+    tensor = {"name": "input", "shape": [1, 3], "datatype": "INT64", "data": [255, 0, 0]}
+    for headers in ({}, {"X-Request-ID": "the-header-id"}):
+        body_id = f"triton-{len(headers)}"
+        r = client.post("/v2/models/red/infer", json={"id": body_id, "inputs": [tensor]}, headers=headers)
+        r.close()
+        assert extensions.prediction_logs(app).flush()
+        assert r.json["id"] == r.headers["X-Request-ID"] == body_id
+        fb = client.post("/feedback/red", json={"request_id": body_id, "labels": ["red"]}, headers=FB)
+        assert fb.status_code == 200 and fb.json["new"] == 1, fb.json
+    r = client.post("/v2/models/red/infer", json={"id": "not a safe id!", "inputs": [tensor]})
+    r.close()
+    assert extensions.prediction_logs(app).flush()
+    assert r.json["id"] == "not a safe id!" and len(r.headers["X-Request-ID"]) == 32
+    fb = client.post("/feedback/red", json={"request_id": r.headers["X-Request-ID"], "labels": ["red"]}, headers=FB)
+    assert fb.status_code == 200, fb.json
