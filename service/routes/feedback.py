@@ -2,10 +2,10 @@
 /models/<name>/drift; GET, PUT and DELETE /models/<name>/retraining: when feedback queues a
 training job.
 
-Feedback takes the bearer token of TINYMLP_FEEDBACK_TOKEN (the same rules as /train's: no
-``Authorization`` header or a wrong token is 401; a token while feedback is off, 403 saying
-how to turn it on). It applies to the version that answered the request, whatever is served
-now. A body is checked whole before anything is written, and written in one transaction:
+Feedback takes the bearer token of TINYMLP_FEEDBACK_TOKEN: while it is unset, any request is
+403 saying how to turn feedback on (a client has no token it could send); else no
+``Authorization`` header or a wrong token is 401. It applies to the version that answered the
+request, whatever is served now. A body is checked whole before anything is written, and written in one transaction:
 an unknown or expired request id is 404, a label the model does not have 422 naming it, and
 nothing is recorded. The same truth twice counts once; a different truth for a row replaces
 the one before, and the answer lists what it replaced.
@@ -89,18 +89,19 @@ class FeedbackOff(TrainingOff):
 
 
 def feedback_authorized(view):
-    """401 without a bearer token (or with a wrong one); 403 when feedback is off."""
+    """403 when feedback is off, whatever is sent (there is no token to send); else 401
+    without a bearer token or with a wrong one."""
 
     @wraps(view)
     def check(*args, **kwargs):
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not given.strip():
-            raise Unauthorized("Send the feedback token as the header 'Authorization: Bearer <token>' "
-                               "(the value of TINYMLP_FEEDBACK_TOKEN).")
         token = config().feedback_token
         if not token:
             raise FeedbackOff("Feedback is off. To turn it on, start the service with TINYMLP_FEEDBACK_TOKEN set to "
                               "a secret, and send it as the header 'Authorization: Bearer <secret>'.")
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            raise Unauthorized("Send the feedback token as the header 'Authorization: Bearer <token>' "
+                               "(the value of TINYMLP_FEEDBACK_TOKEN).")
         if not hmac.compare_digest(given.strip().encode(), token.encode()):
             raise Unauthorized("The bearer token is wrong; send the value of TINYMLP_FEEDBACK_TOKEN as the header "
                                "'Authorization: Bearer <token>'.")
