@@ -5,9 +5,10 @@ training job.
 Feedback takes the bearer token of TINYMLP_FEEDBACK_TOKEN: while it is unset, any request is
 403 saying how to turn feedback on (a client has no token it could send); else no
 ``Authorization`` header or a wrong token is 401. It applies to the version that answered the
-request, whatever is served now. A body is checked whole before anything is written, and written in one transaction:
-an unknown or expired request id is 404, a label the model does not have 422 naming it, and
-nothing is recorded. The same truth twice counts once; a different truth for a row replaces
+request, whatever is served now. A body is checked whole before anything is written, and
+written in one transaction: an unknown or expired request id is 404 (naming the model it
+belongs to, if another's), a label the model does not have 422 naming it, and nothing is
+recorded. The same truth twice counts once; a different truth for a row replaces
 the one before, and the answer lists what it replaced.
 
 A request id the log has not got yet may still be in a worker's writer (under load it writes
@@ -161,6 +162,11 @@ def _items(body) -> list[dict]:
             raise InvalidInput("The list of feedback is empty; send at least one item")
         if len(body) > MAX_ITEMS:
             raise TooLarge(f"{len(body)} feedback items in one body; send at most {MAX_ITEMS}")
+        for i, item in enumerate(body):
+            if not isinstance(item, dict):
+                raise InvalidInput(f'item {i} of the list is not an object: each item is an object such as '
+                                   '{"request_id": "...", "labels": [...]}',
+                                   errors=[{"field": str(i), "item": i, "message": "not an object"}])
         return dataplane.load(ITEMS, body)
     if not isinstance(body, dict):
         raise InvalidInput('The body must be a JSON object such as {"request_id": "...", "labels": [...]}, or a '
@@ -179,6 +185,13 @@ def _find(plog: PredictionLog, name: str, ids: list[str]) -> dict:
         found.update(plog.find(name, [i for i in ids if i not in found]))
     missing = [i for i in ids if i not in found]
     if missing:
+        elsewhere = _elsewhere(plog, name, missing[:10])
+        if elsewhere:
+            rid, other = next(iter(elsewhere.items()))
+            raise NotFound(f"Request id {shown(rid)} is a prediction of {other}, not of {name}: post its feedback to "
+                           f"/feedback/{other}",
+                           errors=[{"field": "request_id", "message": f"a prediction of {other}", "request_id": i,
+                                    "model": m} for i, m in elsewhere.items()])
         cfg = config()
         more = f" (and {len(missing) - 1} more of the {len(ids)} ids)" if len(missing) > 1 else ""
         why = ("the prediction log is off here (TINYMLP_PREDICTION_LOG_RATE=0), so no feedback can be matched"
@@ -190,6 +203,22 @@ def _find(plog: PredictionLog, name: str, ids: list[str]) -> dict:
                        errors=[{"field": "request_id", "message": "no such logged prediction", "request_id": i}
                                for i in missing[:10]])
     return found
+
+
+MAX_ELSEWHERE = 50  # models looked in for a request id the named one has not logged
+
+
+def _elsewhere(plog: PredictionLog, name: str, ids: list[str]) -> dict[str, str]:
+    """Which other model logged each of ``ids`` (a feedback post to the wrong model's address),
+    looked up by the log's index on (model, request id), a model at a time."""
+    others = [m for m in sorted(registry().snapshot.models) if m != name][:MAX_ELSEWHERE]
+    where: dict[str, str] = {}
+    for other in others:
+        for rid in plog.find(other, [i for i in ids if i not in where]):
+            where[rid] = other
+        if len(where) == len(ids):
+            break
+    return {i: where[i] for i in ids if i in where}
 
 
 def _output(name: str, version: int, cache: dict) -> OutputSpec:

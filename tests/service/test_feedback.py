@@ -368,3 +368,15 @@ def test_a_v2_request_with_its_own_id_takes_feedback_by_that_id(app, client):
     assert r.json["id"] == "not a safe id!" and len(r.headers["X-Request-ID"]) == 32
     fb = client.post("/feedback/red", json={"request_id": r.headers["X-Request-ID"], "labels": ["red"]}, headers=FB)
     assert fb.status_code == 200, fb.json
+
+
+def test_a_request_id_of_another_model_is_404_saying_which_model_it_belongs_to(app, client):
+    rid = predict(app, client, "house_prices", [[1500, 3, 10]]).json["id"]
+    r = client.post("/feedback/red", json={"request_id": rid, "labels": ["red"]}, headers=FB)
+    assert r.status_code == 404 and "/feedback/house_prices" in r.json["message"], r.json
+    assert client.get("/models/red").json["live"]["feedback_rows"] == 0
+
+
+def test_a_list_item_that_is_not_an_object_is_named(client):
+    r = client.post("/feedback/red", json=[{"request_id": "a", "row": 0, "label": "red"}, 5], headers=FB)
+    assert r.status_code == 422 and "item 1" in r.json["message"] and "object" in r.json["message"], r.json
