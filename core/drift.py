@@ -122,6 +122,21 @@ class Reference:
             out["prediction"] = {"outputs": [o.to_dict() for o in self.outputs]}
         return out
 
+    def misfit(self, features, labels=None, n_outputs: int = 1) -> str | None:
+        """Why this reference does not fit a model of these ``features`` (in order) and
+        ``labels`` (a classifier) or ``n_outputs`` (a regressor), or None if it does."""
+        if list(self.features) != list(features):
+            return (f"its features are {', '.join(self.features)}, the model's {', '.join(features)}"
+                    if sorted(self.features) != sorted(features) else
+                    f"its features are in the order {', '.join(self.features)}, the model's {', '.join(features)}")
+        if labels is not None:
+            if self.classes is None or sorted(self.classes) != sorted(labels):
+                return (f"its classes are {', '.join(self.classes or ()) or 'none'}, the model's labels "
+                        f"{', '.join(labels)}")
+        elif self.classes is not None or len(self.outputs) != n_outputs:
+            return f"it summarises {len(self.outputs)} outputs (or classes), the model answers {n_outputs} values"
+        return None
+
     @classmethod
     def from_dict(cls, data, where: str = "training.reference") -> Reference:
         _need(isinstance(data, dict), where, "an object")
@@ -204,19 +219,21 @@ class Drift:
 
 
 def compare(ref: Reference, X: np.ndarray, *, label_index: np.ndarray | None = None,
-            values: np.ndarray | None = None) -> Drift:
+            values: np.ndarray | None = None, labels=None) -> Drift:
     """Every feature of the window X: (n > 0, n_features) against ``ref``, and the predictions:
-    a classifier's chosen class per row (``label_index``: (n,)) or a regressor's ``values``
+    a classifier's chosen class per row (``label_index``: (n,), into ``labels``, the model's
+    labels: default the reference's classes in their order) or a regressor's ``values``
     (n, n_outputs). The predictions' PSI of a regressor with several outputs is the largest of
-    its outputs'."""
+    its outputs'. ``Reference.misfit`` says first whether the reference fits the model."""
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or len(X) == 0 or X.shape[1] != len(ref.features):
         raise ValueError(f"the window must be (n > 0, {len(ref.features)}), got {X.shape}")
     features = {name: (psi(f.deciles, X[:, j]), ks(f.percentiles, X[:, j]))
                 for j, (name, f) in enumerate(ref.features.items())}
     if ref.classes is not None:
-        counts = np.bincount(np.asarray(label_index), minlength=len(ref.classes)) / len(X)
-        prediction = psi_of_shares(counts, np.asarray(list(ref.classes.values())))
+        order = list(ref.classes) if labels is None else list(labels)
+        counts = np.bincount(np.asarray(label_index), minlength=len(order)) / len(X)
+        prediction = psi_of_shares(counts, np.asarray([ref.classes[k] for k in order]))
     else:
         values = np.asarray(values, dtype=np.float64).reshape(len(X), -1)
         prediction = max(psi(o.deciles, values[:, k]) for k, o in enumerate(ref.outputs))

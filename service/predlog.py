@@ -299,6 +299,12 @@ def drift(logs: PredictionLogs, model, window: int) -> dict:
                 "reason": f"{model.name} version {model.version} records no reference quantiles of its training "
                           "data (it was imported, or trained before they were recorded); a version trained "
                           "further here records them"}
+    misfit = ref.misfit(info.input.features, info.output.labels if info.output.is_classifier else None,
+                        info.output.n_outputs)
+    if misfit:
+        return {**base, "available": False, "window_rows": 0, "features": {}, "prediction": None,
+                "reason": f"the reference quantiles in {model.name} version {model.version}'s file do not fit the "
+                          f"model ({misfit}); a version trained further here records them anew"}
     try:
         recent = logs.log().recent(model.name, model.version, window)
     except LogUnavailable as e:
@@ -309,7 +315,7 @@ def drift(logs: PredictionLogs, model, window: int) -> dict:
                 "reason": "no predictions of this version are logged yet"}
     X, outputs = recent
     found = driftlib.compare(ref, X, label_index=outputs.argmax(axis=1) if info.output.is_classifier else None,
-                             values=None if info.output.is_classifier else outputs)
+                             values=None if info.output.is_classifier else outputs, labels=info.output.labels)
     return {**base, "available": True, "window_rows": found.rows, "reference_rows": ref.rows,
             "features": {f: {"psi": p, "ks": k} for f, (p, k) in found.features.items()},
             "prediction": {"psi": found.prediction_psi}}

@@ -380,3 +380,26 @@ def test_a_request_id_of_another_model_is_404_saying_which_model_it_belongs_to(a
 def test_a_list_item_that_is_not_an_object_is_named(client):
     r = client.post("/feedback/red", json=[{"request_id": "a", "row": 0, "label": "red"}, 5], headers=FB)
     assert r.status_code == 422 and "item 1" in r.json["message"] and "object" in r.json["message"], r.json
+
+
+@pytest.mark.parametrize("change", ["drop_feature", "swap_features", "drop_class", "extra_class"])
+def test_a_reference_that_does_not_fit_the_version_says_drift_is_unavailable_never_a_500(app, client, store, change):
+    """A file whose reference does not match its own features or labels (edited, or copied
+    from another model) answers available: false saying why; /metrics still scrapes."""
+    path = store.path("red", 1)
+    doc = json.loads(path.read_text())
+    ref = doc["training"]["reference"]
+    if change == "drop_feature":
+        del ref["features"]["b"]
+    elif change == "swap_features":
+        ref["features"] = {k: ref["features"][k] for k in ("g", "r", "b")}
+    elif change == "drop_class":
+        del ref["prediction"]["classes"]["not_red"]
+    else:
+        ref["prediction"]["classes"]["purple"] = 0.0
+    path.write_text(json.dumps(doc))
+    extensions.registry(app).refresh()
+    predict(app, client, "red", [[255, 0, 0], [0, 0, 255]])  # version 1 still serves
+    d = client.get("/models/red/drift")
+    assert d.status_code == 200 and d.json["available"] is False and "do not fit" in d.json["reason"], d.json
+    assert client.get("/metrics").status_code == 200
