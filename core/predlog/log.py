@@ -26,6 +26,7 @@ a batch is inserted and how a list of ids is passed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -285,7 +286,12 @@ class PredictionLog:
         else:
             since = Quality.of_values(sum(int(t["n"]) for t in totals), sum(float(t["abs_sum"]) for t in totals),
                                       sum(float(t["sq_sum"]) for t in totals))
-        return Live.of_rows(window, rows, since, classifier)
+        live = Live.of_rows(window, rows, since, classifier)
+        if not classifier and since.feedback_rows == live.recent.feedback_rows:
+            # The window holds every row the version has had: the same figures, summed exactly
+            # from the rows rather than from running totals that each replaced truth rounded.
+            live = dataclasses.replace(live, since_serving=live.recent)
+        return live
 
     def window_accuracy(self, model: str, version: int, window: int) -> tuple[int, float | None]:
         """(rows, accuracy) over a classifier version's latest ``window`` feedback rows."""

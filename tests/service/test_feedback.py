@@ -7,6 +7,7 @@ queues nothing; a database that is away or a full queue drops rows, counted, nev
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 
 import numpy as np
@@ -403,3 +404,36 @@ def test_a_reference_that_does_not_fit_the_version_says_drift_is_unavailable_nev
     d = client.get("/models/red/drift")
     assert d.status_code == 200 and d.json["available"] is False and "do not fit" in d.json["reason"], d.json
     assert client.get("/metrics").status_code == 200
+
+
+def test_a_regressors_live_figures_equal_a_recomputation_from_the_log_exactly(app, client):
+    """MAE and RMSE, over the window and since serving, equal those recounted from the truths
+    sent and the logged outputs, to the last digit: while the window holds every feedback row
+    the version has had, since_serving is not the running totals' (rounded by every truth that
+    was replaced)."""
+    rng = np.random.default_rng(11)
+    for _ in range(15):
+        rows = rng.uniform([600, 1, 0], [2900, 5, 40], size=(int(rng.integers(1, 6)), 3)).round().tolist()
+        r = predict(app, client, "house_prices", rows).json
+        preds = [p["value"] for p in r["predictions"]]
+        client.post("/feedback/house_prices", headers=FB, json={
+            "request_id": r["id"], "values": [p + float(rng.normal(0, 30000)) for p in preds]})
+        if rng.random() < 0.6:  # a truth replaced
+            i = int(rng.integers(0, len(rows)))
+            client.post("/feedback/house_prices", headers=FB, json={
+                "request_id": r["id"], "row": i, "value": preds[i] + float(rng.normal(0, 50000))})
+    db = sqlite3.connect(app.config["TINYMLP"].state_dir + "/jobs.sqlite3")
+    try:
+        rows = db.execute("SELECT f.truth, f.row_index, p.n_rows, p.outputs, p.out_dtype FROM feedback f JOIN "
+                          "predictions p ON p.model = f.model AND p.request_id = f.request_id "
+                          "WHERE f.model = 'house_prices' ORDER BY f.seq").fetchall()
+    finally:
+        db.close()
+    errors = [json.loads(truth)[0] - float(np.frombuffer(out, dtype).reshape(n, -1)[row][0])
+              for truth, row, n, out, dtype in rows]
+    mae = math.fsum(abs(e) for e in errors) / len(errors)
+    rmse = math.sqrt(math.fsum(e * e for e in errors) / len(errors))
+    live = client.get("/models/house_prices").json["live"]
+    assert (live["feedback_rows"], live["mae"], live["rmse"]) == (len(errors), mae, rmse)
+    since = live["since_serving"]
+    assert (since["feedback_rows"], since["mae"], since["rmse"]) == (len(errors), mae, rmse)
