@@ -51,7 +51,9 @@ class Database(ABC):
     @abstractmethod
     def transaction(self, write: bool = True) -> AbstractContextManager:
         """A cursor in one transaction, committed when the block ends and rolled back if it
-        raises; driver errors that mean "not now" raise ``Unavailable``."""
+        raises; driver errors that mean "not now" raise ``Unavailable``. ``write=False``: the
+        block only reads, and a backend may run each statement on its own snapshot (as READ
+        COMMITTED does inside a transaction) rather than in a transaction block."""
 
     @abstractmethod
     def migrate(self, component: str, steps: Mapping[int, str],

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import psycopg
 from psycopg import sql
@@ -63,8 +63,13 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[psycopg.Cursor]:
+        """``write``: one transaction (BEGIN ... COMMIT). Reads only: the connection's own
+        autocommit, each statement on its own snapshot, which is what READ COMMITTED gives
+        each statement inside a transaction too, without the two round trips of BEGIN and
+        COMMIT (a feedback post, a /metrics scrape and a job page read that way)."""
         try:
-            with self.pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            with self.pool.connection() as conn, (conn.transaction() if write else nullcontext()), \
+                    conn.cursor(row_factory=dict_row) as cur:
                 yield cur
         except (psycopg.OperationalError, psycopg.InterfaceError) as e:
             # a lost or refused connection, a server shutting down, a deadlock, no connection

@@ -1,5 +1,6 @@
 """schemathesis, with every check it has and every phase (examples, coverage, fuzzing and the
-stateful phase), over the whole OpenAPI document of a real gunicorn with training on and a
+stateful phase), over the OpenAPI document (every shared path, and the paths of red, iris and
+house_prices, which the other models' repeat) of a real gunicorn with training on and a
 job worker running the jobs it submits: 0 failures. Schema-valid requests are accepted,
 invalid ones refused with a 4xx, answers match the document, a 405 says what is allowed,
 /train without a token is 401, a removed job is gone (404)..."""
@@ -14,6 +15,7 @@ import sys
 from harness.processes import Gunicorn, TrainerWorker
 
 TOKEN = "schemathesis-token-0123456789"
+ALIKE = ("xor", "sine", "checkerboard", "quadrant")  # shaped as red or iris are
 
 
 def test_schemathesis_with_all_checks_finds_nothing(seeded_store_dir, tmp_path):
@@ -29,6 +31,9 @@ def test_schemathesis_with_all_checks_finds_nothing(seeded_store_dir, tmp_path):
         run = subprocess.run(
             [sys.executable, "-m", "schemathesis.cli", "run", f"{server.base}/openapi.json", "--checks", "all",
              "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", "15", "--seed", "20261126",
+             # three models of seven stand for them all: an integer classifier, a float one of
+             # three classes, a regressor (each model's paths are the same operations)
+             "--exclude-path-regex", f"/({'|'.join(ALIKE)})(/|$)",
              # one worker: hypothesis describing its lambdas from several threads at once trips
              # CPython 3.11's ast.parse ("AST constructor recursion depth mismatch")
              "-H", f"Authorization: Bearer {TOKEN}", "--workers", "1", "--no-color",
@@ -37,6 +42,6 @@ def test_schemathesis_with_all_checks_finds_nothing(seeded_store_dir, tmp_path):
     summary = run.stdout[-6000:]
     assert run.returncode == 0, summary
     tested = re.search(r"Tested: (\d+)", run.stdout)
-    assert tested and int(tested.group(1)) >= 90, summary  # the whole document: 13 paths per model, 7 models
+    assert tested and int(tested.group(1)) >= 75, summary  # the shared paths, and 22 operations of each of 3 models
     for phase in ("Coverage", "Fuzzing", "Stateful"):
         assert re.search(rf"✅ {phase}", run.stdout), summary
