@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -74,6 +74,16 @@ class Database(ABC):
     @abstractmethod
     def close(self) -> None:
         """Close its connections."""
+
+
+@contextmanager
+def closed_on_error(db: Database) -> Iterator[Database]:
+    """For building what will own ``db``: the block's error closes it (nothing else would)."""
+    try:
+        yield db
+    except BaseException:
+        db.close()
+        raise
 
 
 def open_database(state_dir, url: str | None = None, **pool) -> Database:

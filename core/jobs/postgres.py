@@ -17,6 +17,7 @@ from __future__ import annotations
 from psycopg import errors as pg_errors
 
 from core.db import Unavailable as DatabaseUnavailable
+from core.db import closed_on_error
 from core.db.postgres import PostgresDatabase
 from core.jobs.records import Job
 from core.jobs.table import JobTable, Unavailable
@@ -28,11 +29,8 @@ class PostgresJobTable(JobTable):
             db = PostgresDatabase(url, timeout=timeout)
         except DatabaseUnavailable as e:
             raise Unavailable(str(e)) from None
-        try:
+        with closed_on_error(db):
             super().__init__(db, max_queued=max_queued)
-        except BaseException:
-            db.close()
-            raise
 
     def claim(self, worker: str) -> Job | None:
         # Two workers may pick queued jobs of one model at once; the unique index lets the

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from core.db import Unavailable as DatabaseUnavailable
+from core.db import closed_on_error
 from core.db.sqlite import SQLiteDatabase
 from core.jobs.table import JobTable, Unavailable, from_micros, micros
 
@@ -21,11 +22,8 @@ class SQLiteJobTable(JobTable):
             db = SQLiteDatabase(state_dir, timeout=timeout)
         except DatabaseUnavailable as e:
             raise Unavailable(str(e)) from None
-        try:
+        with closed_on_error(db):
             super().__init__(db, max_queued=max_queued)
-        except BaseException:
-            db.close()
-            raise
 
     @property
     def path(self):

@@ -115,11 +115,8 @@ class PredictionLog:
     def open(cls, state_dir, database_url: str | None = None, *, pool_size: int = 2) -> PredictionLog:
         """The log in its own connections: PostgreSQL at ``database_url``, else SQLite in ``state_dir``."""
         db = dblib.open_database(state_dir, database_url, pool_size=pool_size)
-        try:
+        with dblib.closed_on_error(db):
             return cls(db)
-        except BaseException:
-            db.close()
-            raise
 
     @classmethod
     def on(cls, db: dblib.Database) -> PredictionLog:

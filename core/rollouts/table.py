@@ -42,11 +42,8 @@ class RolloutTable:
     def open(cls, state_dir, database_url: str | None = None) -> RolloutTable:
         """In a database of its own (closed with the table)."""
         db = dblib.open_database(state_dir, database_url)
-        try:
+        with dblib.closed_on_error(db):
             return cls(db, owns_db=True)
-        except BaseException:
-            db.close()
-            raise
 
     def describe(self) -> str:
         return self.db.describe()
