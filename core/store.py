@@ -268,18 +268,10 @@ class ModelStore:
     def labels(self, name: str) -> dict[str, int]:
         """labels.json as {label: version}; a missing file is {}, one that cannot be read or is
         malformed a StoreError (FileRefused if it is not a regular file, or resolves outside)."""
-        path = self.folder(name) / LABELS_FILE
-        try:
-            f, _ = self._open_file(path, LABELS_MAX_BYTES, LABELS_FILE)
-        except FileNotFoundError:
+        raw = self.read_model_file(name, LABELS_FILE)
+        if raw is None:
             return {}
-        except FileRefused as e:
-            raise FileRefused(str(e), f"{LABELS_FILE} is refused: {e.summary}; fix or delete it") from None
-        try:
-            with f:
-                raw = f.read()
-        except OSError as e:
-            raise StoreError(f"cannot read {path}: {e.strerror}", f"cannot read {LABELS_FILE}: {e.strerror}") from None
+        path = self.folder(name) / LABELS_FILE
         try:
             data = orjson.loads(raw)  # strict, and a nesting limit instead of a RecursionError
         except orjson.JSONDecodeError as e:
@@ -403,8 +395,9 @@ class ModelStore:
         return self.open(name, version, label).network
 
     def loads(self, name: str, version: int) -> bool:
+        """Whether the version loads, as a server loads it (its optimizer state left unread)."""
         try:
-            self.open(name, version)
+            self.open(name, version, with_optimizer=False)
         except (mlp.ModelFileError, StoreError, OSError):
             return False
         return True

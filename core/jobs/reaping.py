@@ -25,7 +25,7 @@ def reap(jobs: JobTable, store: ModelStore, stale_after: float) -> list[Job]:
         if job.publishing_at is not None and job.published_version is None:
             for v in reversed(store.versions(job.model)[-20:]):
                 try:
-                    training = store.open(job.model, v).info.training
+                    training = store.open(job.model, v, with_optimizer=False).info.training
                 except (mlp.ModelFileError, StoreError, OSError):
                     continue
                 if training is not None and training.job == job.id:
