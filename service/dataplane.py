@@ -35,7 +35,6 @@ import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from time import perf_counter
 from typing import NamedTuple
 
 import numpy as np
@@ -64,8 +63,13 @@ class Prediction:
     label_index: np.ndarray | None = None  # (n,)
     values: np.ndarray | None = None  # (n, n_outputs)
 
+    @property
+    def outputs(self) -> np.ndarray:
+        """The probabilities (a classifier) or the values (a regressor): (n, outputs)."""
+        return self.proba if self.proba is not None else self.values
+
     def __len__(self) -> int:
-        return len(self.proba if self.proba is not None else self.values)
+        return len(self.outputs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +77,13 @@ class Served:
     """One predict request as the data plane served it, for the observers."""
 
     request_id: str
-    model: Model  # the version that answered
     X: np.ndarray  # the checked rows (n, n_features)
     prediction: Prediction
-    seconds: float  # the data plane's time: decode, predict, encode
+
+    @property
+    def model(self) -> Model:
+        """The version that answered."""
+        return self.prediction.model
 
 
 class Routed(NamedTuple):
@@ -317,10 +324,9 @@ def answer(protocol, raw: bytes, model: Model, *, max_rows: int, request_id: str
     """The answer's bytes to a predict body ``raw`` for ``model``, and what was served: decode,
     predict (``run``, if given, answers the rows ``model`` checked: see ``Routed``), encode, with
     the garbage collector paused (see the module's docstring)."""
-    started = perf_counter()
     with gc_paused():
         X, extra = protocol.decode(raw, parse(raw), model, max_rows)
         request_id = protocol.request_id(extra, request_id)
         prediction = predict(model, X) if run is None else run(X)
         payload = protocol.encode(prediction, extra, request_id)
-    return payload, Served(request_id, prediction.model, X, prediction, perf_counter() - started)
+    return payload, Served(request_id, X, prediction)

@@ -76,7 +76,6 @@ def init_app(app: Flask, config) -> None:
         registry.start(config.reload_interval)
     app.extensions[REGISTRY] = registry
     on_close(app, registry.stop)
-    app.extensions[ROUTER] = lambda name, version, label, routing_key: registry.get(name, version, label)
     app.extensions[OBSERVERS] = []
     app.extensions[COLLECTORS] = []
     _init_rollouts(app, config, rollouts)

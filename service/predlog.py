@@ -31,6 +31,7 @@ seconds: requests past ``TINYMLP_PREDICTION_LOG_DAYS`` or the row cap
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -182,7 +183,7 @@ class PredictionLogs:
         rows = sum(len(s.X) for s in batch)
         try:
             entries = [Entry.of(s.model.name, s.model.version, s.request_id, s.X,
-                                s.prediction.proba if s.prediction.proba is not None else s.prediction.values,
+                                s.prediction.outputs,
                                 _dtype_of(s.model.spec))
                        for s in batch]
             written = self.log().write(entries)
@@ -258,20 +259,12 @@ class PredictionLogs:
 def _nbytes(served) -> int:
     """What a queued request holds in arrays."""
     p = served.prediction
-    return served.X.nbytes + (p.proba if p.proba is not None else p.values).nbytes
+    return served.X.nbytes + p.outputs.nbytes
 
 
-_DTYPES: dict[int, tuple] = {}  # id(spec) -> (spec, the type its rows are logged in)
-
-
-def _dtype_of(spec):
-    """``core.predlog.input_dtype`` of a loaded model's spec, worked out once per spec."""
-    found = _DTYPES.get(id(spec))
-    if found is None or found[0] is not spec:
-        if len(_DTYPES) > 4096:
-            _DTYPES.clear()
-        found = _DTYPES[id(spec)] = (spec, input_dtype(spec))
-    return found[1]
+# ``core.predlog.input_dtype`` of a loaded model's spec, worked out once per spec (a frozen,
+# hashable InputSpec)
+_dtype_of = functools.lru_cache(maxsize=256)(input_dtype)
 
 
 # -- what the views and /metrics read ----------------------------------------------------

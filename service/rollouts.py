@@ -72,8 +72,6 @@ def _outputs(model, X: np.ndarray) -> np.ndarray:
     return out
 
 
-def _as_outputs(prediction: Prediction) -> np.ndarray:
-    return prediction.proba if prediction.proba is not None else prediction.values
 
 
 class RolloutService:
@@ -223,7 +221,7 @@ class RolloutService:
                 self._tally(rollout).failed(other_arm, len(served.X))
             return
         seconds = perf_counter() - started
-        mine = _as_outputs(answered)
+        mine = answered.outputs
         stable_out, candidate_out = (theirs, mine) if other_arm == STABLE else (mine, theirs)
         n, agreed, diff_sum, diff_max = self._comparer(rollout, stable, candidate).rows(stable_out, candidate_out)
         with self._lock:

@@ -3,14 +3,37 @@ names, reading a body whole, and answering a predict request through the data pl
 
 from __future__ import annotations
 
+import hmac
+
 from flask import Response, current_app, g, request
 from marshmallow import Schema
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from service import dataplane, extensions
 from service.config import Config
-from service.errors import TooLarge, UnsupportedMediaType
+from service.errors import TooLarge, Unauthorized, UnsupportedMediaType
 from service.registry import Model, Registry
+from service.schemas.common import ErrorBody
+
+
+def error_answers(errors: dict[int, str]) -> dict:
+    """An operation's error answers for the OpenAPI document: {status: what it means}."""
+    return {status: (ErrorBody, what) for status, what in errors.items()}
+
+
+def bearer_refusal(token: str | None, what: str, variable: str) -> Unauthorized | None:
+    """The 401 for a request that sends no bearer token, or (``token`` set) another one than
+    ``token``, the value of ``variable``; None if it may go on. Whether the endpoint is off
+    (``token`` unset) is its caller's to say, before or after."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    given = given.strip()
+    if scheme.lower() != "bearer" or not given:
+        return Unauthorized(f"Send the {what} token as the header 'Authorization: Bearer <token>' "
+                            f"(the value of {variable}).")
+    if token and not hmac.compare_digest(given.encode(), token.encode()):
+        return Unauthorized(f"The bearer token is wrong; send the value of {variable} as the header "
+                            "'Authorization: Bearer <token>'.")
+    return None
 
 
 def config() -> Config:
@@ -34,9 +57,6 @@ def body_bytes(json_only: bool = True) -> bytes:
     TINYMLP_MAX_BODY_BYTES, even when it comes chunked (with no Content-Length to refuse it by
     up front)."""
     req = request._get_current_object()
-    cached = req.__dict__.get("_tinymlp_body")
-    if cached is not None:
-        return cached
     environ = req.environ
     if json_only and not _is_json(environ.get("CONTENT_TYPE", "")):
         raise UnsupportedMediaType("Send a JSON body with the header Content-Type: application/json.")
@@ -59,7 +79,6 @@ def body_bytes(json_only: bool = True) -> bytes:
                 raise _too_large(limit)
         except RequestEntityTooLarge:
             raise _too_large(limit) from None
-    req.__dict__["_tinymlp_body"] = data
     return data
 
 

@@ -22,13 +22,12 @@ worker does: ``trainer.retraining``).
 
 from __future__ import annotations
 
-import hmac
 import math
 import time
 from contextlib import contextmanager
 from functools import wraps
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from core.predlog import Judged, PolicyError, PolicyState, PredictionLog, RetrainingPolicy
 from core.predlog import Unavailable as LogUnavailable
@@ -42,13 +41,11 @@ from service.errors import (
     ServiceError,
     TooLarge,
     TrainingOff,
-    Unauthorized,
     Unavailable,
     shown,
 )
 from service.routes import train
-from service.routes.common import body_bytes, config, load_body, lookup, registry
-from service.schemas.common import ErrorBody
+from service.routes.common import bearer_refusal, body_bytes, config, error_answers, load_body, lookup, registry
 from service.schemas.feedback import (
     FEEDBACK_DOC,
     MAX_ITEMS,
@@ -66,10 +63,6 @@ blp = tag(Blueprint("feedback", __name__), "Feedback on predictions, live qualit
 FEEDBACK_WAIT = 0.3  # seconds a request id is looked for again before it is unknown
 ITEM, ITEMS = FeedbackItem(), FeedbackItem(many=True)
 RETRAINING = RetrainingRequest()
-
-
-def _errors(more: dict[int, str]) -> dict:
-    return {status: (ErrorBody, what) for status, what in more.items()}
 
 
 def logs() -> predlog.PredictionLogs:
@@ -99,13 +92,9 @@ def feedback_authorized(view):
         if not token:
             raise FeedbackOff("Feedback is off. To turn it on, start the service with TINYMLP_FEEDBACK_TOKEN set to "
                               "a secret, and send it as the header 'Authorization: Bearer <secret>'.")
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not given.strip():
-            raise Unauthorized("Send the feedback token as the header 'Authorization: Bearer <token>' "
-                               "(the value of TINYMLP_FEEDBACK_TOKEN).")
-        if not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise Unauthorized("The bearer token is wrong; send the value of TINYMLP_FEEDBACK_TOKEN as the header "
-                               "'Authorization: Bearer <token>'.")
+        refusal = bearer_refusal(token, "feedback", "TINYMLP_FEEDBACK_TOKEN")
+        if refusal is not None:
+            raise refusal
         with _reading():
             return view(*args, **kwargs)
 
@@ -114,7 +103,7 @@ def feedback_authorized(view):
 
 @blp.route("/feedback/<model:name>", methods=["POST"])
 @operation(body=FEEDBACK_DOC, secured="feedbackAuth", responses={
-    200: FeedbackAnswer, **_errors({
+    200: FeedbackAnswer, **error_answers({
         400: "malformed JSON", 401: "missing or wrong bearer token", 403: "feedback is off (no token configured)",
         404: "unknown model, or a request id that is unknown, was not logged or has expired",
         413: "too many rows", 415: "not JSON", 422: "a label the model does not have, a row it did not predict, "
@@ -295,7 +284,7 @@ def _truth(name: str, version: int, output: OutputSpec, key: str, truth, where: 
 
 
 @blp.route("/models/<name>/drift", methods=["GET"])
-@operation(responses={200: DriftAnswer, **_errors({404: "unknown model", 503: "nothing can be served, or the "
+@operation(responses={200: DriftAnswer, **error_answers({404: "unknown model", 503: "nothing can be served, or the "
                                                                              "prediction log cannot be read"})})
 def get_drift(name):
     """Drift of the served version: per feature, the PSI and KS statistic of its latest
@@ -318,7 +307,7 @@ def _state(name: str, state: PolicyState | None) -> dict:
 
 
 @blp.route("/models/<name>/retraining", methods=["GET"])
-@operation(responses={200: RetrainingAnswer, **_errors({404: "unknown model",
+@operation(responses={200: RetrainingAnswer, **error_answers({404: "unknown model",
                                                         503: "the prediction log cannot be used"})})
 def get_retraining(name):
     """The model's retraining policy (``enabled: false`` without one) and where it stands."""
@@ -329,7 +318,7 @@ def get_retraining(name):
 
 @blp.route("/models/<name>/retraining", methods=["PUT"])
 @operation(body=RETRAINING_DOC, secured=True, responses={
-    200: RetrainingAnswer, **_errors({
+    200: RetrainingAnswer, **error_answers({
         400: "malformed JSON", 401: "missing or wrong bearer token", 403: "training over HTTP is off",
         404: "unknown model", 409: "the model cannot be trained further (an imported model), or accuracy_below "
                                    "for a regressor",
@@ -356,7 +345,7 @@ def put_retraining(name):
 
 
 @blp.route("/models/<name>/retraining", methods=["DELETE"])
-@operation(secured=True, responses={200: RetrainingAnswer, **_errors({
+@operation(secured=True, responses={200: RetrainingAnswer, **error_answers({
     401: "missing or wrong bearer token", 403: "training over HTTP is off", 404: "unknown model",
     503: "the prediction log cannot be used"})})
 @train.authorized

@@ -26,9 +26,8 @@ from service.errors import (
     Unavailable,
     VersionNotFound,
 )
-from service.routes.common import load_body, registry
+from service.routes.common import error_answers, load_body, registry
 from service.routes.train import authorized
-from service.schemas.common import ErrorBody
 from service.schemas.rollouts import RolloutAnswer, RolloutRequest
 
 blp = tag(Blueprint("rollouts", __name__, url_prefix="/models"),
@@ -37,10 +36,6 @@ blp = tag(Blueprint("rollouts", __name__, url_prefix="/models"),
 REQUEST = RolloutRequest()
 TOKEN = {401: "missing or wrong bearer token", 403: "changes are off (no token configured)"}
 UNAVAILABLE = {503: "the rollout's counters (the shared database) or the model store cannot be used"}
-
-
-def _errors(more: dict[int, str]) -> dict:
-    return {status: (ErrorBody, what) for status, what in more.items()}
 
 
 def _service():
@@ -74,7 +69,7 @@ _FAILURES = (rl.RolloutError, rl.Unavailable, StoreError, OSError)
 
 
 @blp.route("/<name>/rollout", methods=["GET"])
-@operation(responses={200: RolloutAnswer, **_errors({404: "unknown model, or it has had no rollout",
+@operation(responses={200: RolloutAnswer, **error_answers({404: "unknown model, or it has had no rollout",
                                                      **UNAVAILABLE})})
 def get_rollout(name):
     """The model's rollout (running, or the last one) and its figures, the same whichever worker
@@ -88,7 +83,7 @@ def get_rollout(name):
 
 @blp.route("/<name>/rollout", methods=["PUT"])
 @operation(body=RolloutRequest, secured=True, responses={
-    201: RolloutAnswer, **_errors({
+    201: RolloutAnswer, **error_answers({
         **TOKEN, 400: "malformed JSON", 404: "unknown model or candidate version",
         409: "a rollout runs already, or the candidate is the version served now", 415: "not JSON",
         422: "invalid parameters, or a candidate that cannot be compared with the served version", **UNAVAILABLE})})
@@ -128,7 +123,7 @@ def _change(name: str, step) -> dict:
 
 
 @blp.route("/<name>/rollout/promote", methods=["POST"])
-@operation(secured=True, responses={200: RolloutAnswer, **_errors({
+@operation(secured=True, responses={200: RolloutAnswer, **error_answers({
     **TOKEN, 404: "unknown model, or it has had no rollout", 409: "the rollout is not running", **UNAVAILABLE})})
 @authorized
 def promote_rollout(name):
@@ -138,7 +133,7 @@ def promote_rollout(name):
 
 
 @blp.route("/<name>/rollout", methods=["DELETE"])
-@operation(secured=True, responses={200: RolloutAnswer, **_errors({
+@operation(secured=True, responses={200: RolloutAnswer, **error_answers({
     **TOKEN, 404: "unknown model, or it has had no rollout", 409: "the rollout is not running", **UNAVAILABLE})})
 @authorized
 def end_rollout(name):

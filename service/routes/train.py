@@ -10,7 +10,6 @@ is off is 403, saying how to turn it on.
 
 from __future__ import annotations
 
-import hmac
 from functools import wraps
 
 from flask import Blueprint, current_app, jsonify, request
@@ -20,9 +19,8 @@ from core.jobs import Example, JobParams, Policy
 from core.jobs.reaping import reap
 from service import dataplane, extensions
 from service.apidoc import operation, tag
-from service.errors import Busy, Conflict, InvalidInput, JobNotFound, TrainingOff, Unauthorized, Unavailable, shown
-from service.routes.common import config, load_body, lookup, registry
-from service.schemas.common import ErrorBody
+from service.errors import Busy, Conflict, InvalidInput, JobNotFound, TrainingOff, Unavailable, shown
+from service.routes.common import bearer_refusal, config, error_answers, load_body, lookup, registry
 from service.schemas.train import Job, JobList, JobQuery, TrainRequest, brief
 
 blp = tag(Blueprint("train", __name__, url_prefix="/train"),
@@ -35,7 +33,7 @@ ERRORS = {401: "missing or wrong bearer token", 403: "training over HTTP is off 
 
 def _errors(more: dict[int, str]) -> dict:
     """The error answers of a /train operation: those they all share, and ``more``."""
-    return {status: (ErrorBody, what) for status, what in {**ERRORS, **more}.items()}
+    return error_answers({**ERRORS, **more})
 
 
 def jobs() -> joblib.JobTable:
@@ -57,18 +55,14 @@ def authorized(view):
 
     @wraps(view)
     def check(*args, **kwargs):
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not given.strip():
-            raise Unauthorized("Send the training token as the header 'Authorization: Bearer <token>' "
-                               "(the value of TINYMLP_TRAIN_TOKEN).")
         token = config().train_token
+        refusal = bearer_refusal(token, "training", "TINYMLP_TRAIN_TOKEN")  # no token sent: 401, on or off
+        if refusal is not None:
+            raise refusal
         if not token:
             raise TrainingOff("Training over HTTP is off. To turn it on, start the service and the worker "
                               "with TINYMLP_TRAIN_TOKEN set to a secret, and send it as the header "
                               "'Authorization: Bearer <secret>'.")
-        if not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise Unauthorized("The bearer token is wrong; send the value of TINYMLP_TRAIN_TOKEN as the header "
-                               "'Authorization: Bearer <token>'.")
         try:
             return view(*args, **kwargs)
         except joblib.Unavailable as e:
