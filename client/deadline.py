@@ -37,7 +37,6 @@ class Deadline:
     has acted (or the time has passed)."""
 
     def __init__(self, seconds: float):
-        self.seconds = seconds
         self.at = time.monotonic() + seconds
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()

@@ -16,8 +16,6 @@ from client.answers import Malformed, boolean, dict_of, integer, list_of, nullab
 from client.answers import field as get
 from client.types import Predictions
 
-NO_TRUTH = object()
-
 
 def feedback_body(request, labels=None, values=None, row=None, label=None, value=None) -> list[dict]:
     """The feedback items for ``request``: a request id, or a predict answer (``Predictions``,

@@ -61,6 +61,8 @@ class Rule(StrEnum):
     IMPROVED = "improved"
     TIE = "tie"
     NOT_BETTER = "not_better"
+    FEEDBACK_TOO_FEW = "feedback_too_few"  # a retraining job: too few feedback rows held back
+    FEEDBACK_NOT_BETTER = "feedback_not_better"  # a retraining job: won on held-out data, not on the feedback
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from core import predlog
 from core.jobs import FeedbackSource, Job, JobError, JobNotFound, JobParams, JobTable, Policy, Promotion, SliceScore
 from core.store import ModelStore, StoreError
 from trainer.evaluation import regression_report
-from trainer.promotion import difference
+from trainer.promotion import Rule, difference, promote
 from trainer.tasks import Task
 
 log = logging.getLogger("tinymlp.retraining")
@@ -141,6 +141,22 @@ def feedback_data(log_: predlog.PredictionLog, job: Job, task: Task, n_features:
     return FeedbackData((X[train], [y[i] for i in train]), (X[held], [y[i] for i in held]))
 
 
+def judge(policy: Policy, parent: mlp.Network, new: mlp.Network, task: Task, seed: int,
+          train_targets: np.ndarray, held: tuple[np.ndarray, list]) -> Promotion:
+    """A retraining job's promotion: by ``policy`` on the held-out set, then ``guard`` on the
+    held-back feedback. ``canary`` is judged as ``if_better`` and, won on both, rolled out as a
+    canary (rule ``canary``) rather than promoted."""
+    canary = policy is Policy.CANARY
+    judged = guard(promote(Policy.IF_BETTER if canary else policy, parent, new, task, seed, train_targets),
+                   parent, new, task, held)
+    if not canary:
+        return judged
+    if not judged.promoted:
+        return replace(judged, policy=Policy.CANARY)
+    return replace(judged, policy=Policy.CANARY, promoted=False, rule=Rule.CANARY.value,
+                   reason=f"{judged.reason}; promote=canary: so it is rolled out as a canary rather than promoted")
+
+
 def guard(promotion: Promotion, parent: mlp.Network, new: mlp.Network, task: Task,
           held: tuple[np.ndarray, list]) -> Promotion:
     """The job's promotion, promoted only if the new version also beats the parent (the version
@@ -151,8 +167,8 @@ def guard(promotion: Promotion, parent: mlp.Network, new: mlp.Network, task: Tas
     n = len(X)
     verdict = f"held-out data ({promotion.eval_set}): {promotion.reason}"
     if n < MIN_SLICE:
-        return replace(promotion, promoted=False, rule="feedback_too_few", feedback=SliceScore(n, metric, None, None,
-                                                                                             False),
+        return replace(promotion, promoted=False, rule=Rule.FEEDBACK_TOO_FEW.value,
+                       feedback=SliceScore(n, metric, None, None, False),
                        reason=f"not promoted: only {n} feedback rows were held back, fewer than the {MIN_SLICE} "
                               f"needed to show the new version is better on them; {verdict}")
     y = np.asarray(y, dtype=object if task.is_classifier else float)
@@ -175,6 +191,6 @@ def guard(promotion: Promotion, parent: mlp.Network, new: mlp.Network, task: Tas
     if promotion.promoted and better:
         return replace(promotion, feedback=score, reason=f"{verdict}; and on {on_slice}")
     if promotion.promoted:
-        return replace(promotion, promoted=False, rule="feedback_not_better", feedback=score,
+        return replace(promotion, promoted=False, rule=Rule.FEEDBACK_NOT_BETTER.value, feedback=score,
                        reason=f"not promoted: it won on {verdict}; but not on {on_slice}")
     return replace(promotion, feedback=score, reason=f"not promoted: {verdict}; on {on_slice}")

@@ -58,7 +58,7 @@ from pathlib import Path
 import numpy as np
 
 from core import settings
-from core.jobs import Beat, Job, JobError, JobStatus, JobTable, Policy, Progress, Promotion, Unavailable, open_jobs
+from core.jobs import Beat, Job, JobError, JobStatus, JobTable, Progress, Promotion, Unavailable, open_jobs
 from core.jobs.reaping import reap
 from core.predlog import PredictionLog
 from core.rollouts import Mode, RolloutError, RolloutTable
@@ -382,21 +382,11 @@ class Worker:
             examples=examples, callback=on_epoch, should_stop=should_stop, trained_by="api job",
             extra_record={"job": job.id, "examples": len(examples[0]) if examples else 0})
         training_done.set()
-        canary = feedback is not None and params.promote is Policy.CANARY
-        # A retraining job's canary starts only for a version that would have been promoted:
-        # better on the held-out set (promote=if_better's rule) and on the feedback held back.
-        promotion = promote(Policy.IF_BETTER if canary else params.promote, parent.network, trained.network, task,
-                            seed, trained.targets)
-        if feedback is not None:
-            # Before whatever the policy does with a promoted version (move the label, or start
-            # a canary rollout): it must also win on the feedback it held back.
-            promotion = retraining.guard(promotion, parent.network, trained.network, task, feedback.held)
-        if canary:
-            promotion = replace(promotion, policy=Policy.CANARY)
-            if promotion.promoted:
-                promotion = replace(promotion, promoted=False, rule=Rule.CANARY.value,
-                                    reason=f"{promotion.reason}; promote=canary: so it is rolled out as a canary "
-                                           "rather than promoted")
+        if feedback is None:
+            promotion = promote(params.promote, parent.network, trained.network, task, seed, trained.targets)
+        else:  # held-out data and the feedback held back, before the label moves or a canary starts
+            promotion = retraining.judge(params.promote, parent.network, trained.network, task, seed,
+                                         trained.targets, feedback.held)
         should_stop()  # scoring took a while: a cancel or a shutdown meanwhile still publishes nothing
         if not self.persist(lambda: self.jobs.start_publishing(job.id, self.id), f"start publishing job {job.id}"):
             raise JobStopped(JobStatus.CANCELLED, "cancelled after training, before publishing; nothing was published")
