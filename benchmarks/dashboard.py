@@ -119,7 +119,7 @@ def main(argv=None) -> None:
             med = statistics.median(done) if done else float("nan")
             line += (f"  {tag}: median {med:7.0f} ms, max {max(done, default=float('nan')):7.0f} ms"
                      + (f", {failed} past {args.timeout:g} s" if failed else ""))
-        if args.old and times["old", path] and all(t is not None for t in times["old", path]):
+        if args.old and all(times[tag, path] and None not in times[tag, path] for tag in ("old", "new")):
             line += f"  new/old {statistics.median(times['new', path]) / statistics.median(times['old', path]):.3f}"
         print(line)
 

@@ -5,7 +5,7 @@ The WSGI app is called directly, alternating GET /healthz with the predict in on
 forms, so every call runs with the caches as cold as a server's would be:
 
     full          the real request
-    no load       the protocol's decode is given its result (the checked matrix)
+    no load       the JSON parse and the protocol's decode are given their results (the checked matrix)
     no forward    the network's probabilities are given
     no JSON       the protocol's encoded answer is given (the forward pass still runs)
     fixed answer  all three given: what is left is routing, hooks, metrics and the response
@@ -79,11 +79,18 @@ def main(argv=None) -> None:
         answer = call(app, "POST", path, body)
         model = app.extensions["tinymlp.registry"].get("red")
         protocol = Native if args.protocol == "native" else V2
-        X, extra = protocol.decode(body, dataplane.parse(body), model, 10_000)
+        parsed = dataplane.parse(body)
+        X, extra = protocol.decode(body, parsed, model, 10_000)
         proba = model.network.predict_proba(X)
 
+        def loaded():  # the JSON parse and the protocol's decode, both given their results
+            stack = ExitStack()
+            stack.enter_context(mock.patch.object(dataplane, "parse", lambda raw: parsed))
+            stack.enter_context(mock.patch.object(protocol, "decode", lambda *a: (X, extra)))
+            return stack
+
         given = {  # each part of the data plane replaced by its ready-made result
-            "load": lambda: mock.patch.object(protocol, "decode", lambda *a: (X, extra)),
+            "load": loaded,
             "forward": lambda: mock.patch.object(model.network, "predict_proba", lambda X: proba),
             "JSON": lambda: mock.patch.object(protocol, "encode", lambda *a: answer),
         }

@@ -221,7 +221,9 @@ def cost(base: str, tmp: str, rounds: int, seconds: int, connections: int, maste
         p99 = [x["p99_ms"] / n["p99_ms"] for x, n in zip(runs[name], runs["none"])]
         r, q = statistics.median(ratios), statistics.median(p99)
         cpu = statistics.median(x["cpu_ms"] / n["cpu_ms"] for x, n in zip(runs[name], runs["none"]))
-        print(f"    {name}/none: throughput {r:.2f}x (target >= {target}x: {'met' if r >= target else 'NOT met'}; "
+        lost = failed[name] + failed["none"]  # wrk counts a failed answer as a request
+        verdict = ("met" if r >= target else "NOT met") if not lost else f"NOT met: {lost:,} requests failed"
+        print(f"    {name}/none: throughput {r:.2f}x (target >= {target}x: {verdict}; "
               "per round " + ", ".join(f"{x:.2f}" for x in ratios) + f"), p99 {q:.2f}x (target <= 1.5x: "
               f"{'met' if q <= 1.5 else 'NOT met'}; per round " + ", ".join(f"{x:.2f}" for x in p99) + ")"
               f"; worker CPU a request {cpu:.2f}x")

@@ -172,8 +172,10 @@ def report_ratios(cases: list[Case], n_rows: int) -> None:
             plain = max(unbatched, key=lambda p: p.median("rps"))
             plain_ratio = statistics.median(t["rps"] / b["rps"] for t, b in zip(c.runs, plain.runs))
             aside = f"; {plain_ratio:.2f}x against {plain.server}, unbatched"
+        failed = sum(r["failed"] for r in (*c.runs, *best.runs))  # wrk counts a failed answer as a request
+        verdict = ("NOT met" if ratio < target else "met") if not failed else f"NOT met: {failed:,} requests failed"
         print(f"  {c.form:9s} {c.n_rows:>6,} row{'s' if c.n_rows > 1 else ' '}: {ratio:5.2f}x  "
-              f"(target >= {target:g}x: {'met' if ratio >= target else 'NOT met'}; against {best.server}, {best.form}; "
+              f"(target >= {target:g}x: {verdict}; against {best.server}, {best.form}; "
               f"per round {', '.join(f'{r:.2f}' for r in rounds)}; ratio of medians "
               f"{c.median('rps') / best.median('rps'):.2f}{aside})")
     if n_rows != 1000:

@@ -51,16 +51,23 @@ class _Tables:
             table.close()
 
 
-@pytest.fixture(scope="session")
-def postgres():
-    """A real PostgreSQL (Debian's package) for the session; skipped, saying so, where it is
-    not installed, unless TINYMLP_REQUIRE_POSTGRES is set (CI), which makes that a failure."""
-    from harness.processes import Postgres, postgres_bin
+def require_postgres() -> None:
+    """Skip, saying so, where Debian's PostgreSQL is not installed, unless
+    TINYMLP_REQUIRE_POSTGRES is set (CI), which makes that a failure."""
+    from harness.processes import postgres_bin
 
     if not postgres_bin("initdb"):
         if os.environ.get("TINYMLP_REQUIRE_POSTGRES"):
             raise RuntimeError("TINYMLP_REQUIRE_POSTGRES is set but PostgreSQL is missing: apt-get install postgresql")
         pytest.skip("PostgreSQL is not installed (apt-get install postgresql); the PostgreSQL tests skip")
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL (Debian's package) for the session (see ``require_postgres``)."""
+    from harness.processes import Postgres
+
+    require_postgres()
     with Postgres() as server:
         yield server
 

@@ -13,6 +13,7 @@ import pytest
 from core.jobs import JobStatus
 from core.store import ModelStore
 from harness.processes import Gunicorn, TrainerWorker
+from tests.conftest import require_postgres
 from tests.e2e.conftest import call
 from trainer import pipeline
 from trainer.tasks import TASKS
@@ -191,10 +192,9 @@ def test_the_worker_survives_postgres_killed_and_started_again(seeded_store_dir,
     # timeout although the database came back in 8 s
     from core.jobs import JobParams, Policy, Unavailable
     from core.jobs.postgres import PostgresJobTable
-    from harness.processes import Postgres, postgres_bin
+    from harness.processes import Postgres
 
-    if not postgres_bin("initdb"):
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    require_postgres()  # a server of its own: this test kills it
     shutil.copytree(seeded_store_dir, tmp_path / "models")
     with Postgres() as pg:
         url = pg.create_database("jobs")
